@@ -1,0 +1,179 @@
+package llmlimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	// ErrRateLimited matches errors caused by a rate limit (HTTP 429) that
+	// a later attempt may get past.
+	ErrRateLimited = errors.New("llmlimit: rate limited")
+	// ErrQuotaExhausted matches errors caused by a spent quota that no retry
+	// soon will fix: Gemini per-day quotas, OpenAI insufficient_quota.
+	ErrQuotaExhausted = errors.New("llmlimit: quota exhausted")
+	// ErrCooldown is returned by a [Limiter] when a call would have to wait
+	// longer than its wait budget ([WithMaxWait]) for the cooldown gate or a
+	// server retry hint. It is returned at once, so a [Fallback] can serve the
+	// call elsewhere.
+	ErrCooldown = errors.New("llmlimit: cooldown exceeds wait budget")
+)
+
+// Kind classifies a failed call.
+type Kind int
+
+const (
+	// KindPermanent failures are not retried: bad requests, authentication,
+	// unknown models, and errors nothing is known about.
+	KindPermanent Kind = iota
+	// KindTransient failures are retried: 5xx, timeouts, connection errors.
+	KindTransient
+	// KindRateLimited failures (HTTP 429 with a per-minute or unknown quota)
+	// are retried after a backoff and count toward the 429 cooldown.
+	KindRateLimited
+	// KindQuotaExhausted failures (per-day quota, insufficient_quota) are not
+	// retried and make the Limiter fail fast until the reported reset.
+	KindQuotaExhausted
+	// KindCanceled means the caller's context was canceled or timed out.
+	KindCanceled
+)
+
+var kindNames = [...]string{"permanent", "transient", "rate_limited", "quota_exhausted", "canceled"}
+
+// String returns the kind's snake_case name, as used in logs and reports.
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return fmt.Sprintf("kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// ProviderError is a failed call to a provider, classified. It wraps the SDK's
+// own error, so errors.As to *openai.Error or genai.APIError keeps working,
+// and errors.Is matches [ErrRateLimited] or [ErrQuotaExhausted] by Kind.
+type ProviderError struct {
+	// Provider is the Name of the provider that failed.
+	Provider string
+	// StatusCode is the HTTP status, or 0 when no reply was received.
+	StatusCode int
+	// Kind classifies the failure.
+	Kind Kind
+	// RetryAfter is the server's retry hint, or 0 when it gave none.
+	RetryAfter time.Duration
+	// QuotaID names the quota that was exceeded, when the server said so
+	// (e.g. Gemini's "GenerateRequestsPerMinutePerProjectPerModel-FreeTier").
+	QuotaID string
+	// RateLimit is what the server reported about its quota, or nil.
+	RateLimit *RateLimit
+	// Err is the underlying error.
+	Err error
+}
+
+// Error describes the failure without any secret: status, kind, hint, quota
+// and the underlying message.
+func (e *ProviderError) Error() string {
+	var b strings.Builder
+	b.WriteString("llmlimit: ")
+	b.WriteString(e.Provider)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, ": status %d", e.StatusCode)
+	}
+	b.WriteString(" (")
+	b.WriteString(e.Kind.String())
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, ", retry after %s", e.RetryAfter)
+	}
+	if e.QuotaID != "" {
+		fmt.Fprintf(&b, ", quota %s", e.QuotaID)
+	}
+	b.WriteString(")")
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *ProviderError) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel that matches e's Kind.
+func (e *ProviderError) Is(target error) bool {
+	switch target {
+	case ErrRateLimited:
+		return e.Kind == KindRateLimited
+	case ErrQuotaExhausted:
+		return e.Kind == KindQuotaExhausted
+	}
+	return false
+}
+
+// KindOf classifies err. A [*ProviderError] in the chain gives its Kind;
+// context cancellation is [KindCanceled]; timeouts, connection resets and
+// refused or broken connections are [KindTransient]; anything else is
+// [KindPermanent], so that an unknown error is never retried blindly.
+//
+// A deadline that expired inside a provider while the caller's own context is
+// still live is a timeout of that attempt: callers that know their context
+// (as [Limiter] does) check it first.
+func KindOf(err error) Kind {
+	if err == nil {
+		return KindPermanent
+	}
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	if errors.Is(err, context.Canceled) {
+		return KindCanceled
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return KindTransient
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return KindTransient
+	}
+	return KindPermanent
+}
+
+// KindOfStatus classifies an HTTP status code: 429 is rate-limited, 408 and
+// 5xx are transient, everything else is permanent. Providers refine 429s into
+// [KindQuotaExhausted] from the body.
+func KindOfStatus(status int) Kind {
+	switch {
+	case status == 429:
+		return KindRateLimited
+	case status == 408 || status >= 500:
+		return KindTransient
+	default:
+		return KindPermanent
+	}
+}
+
+// cooldownError is ErrCooldown with the wait that was refused and the failure
+// that caused it, so errors.Is finds both ErrCooldown and, say, ErrRateLimited.
+type cooldownError struct {
+	provider string
+	wait     time.Duration
+	cause    error
+}
+
+func (e *cooldownError) Error() string {
+	s := fmt.Sprintf("llmlimit: %s: cooldown of %s exceeds wait budget", e.provider, e.wait.Round(time.Millisecond))
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+func (e *cooldownError) Is(target error) bool { return target == ErrCooldown }
+func (e *cooldownError) Unwrap() error        { return e.cause }

@@ -1,0 +1,3 @@
+module github.com/llmlimit/llmlimit
+
+go 1.26

@@ -1,0 +1,343 @@
+package llmlimit
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Option configures [New], [NewFallback] and [NewTagSpace]. One Option type
+// serves every constructor and each ignores the options that don't concern
+// it, so one list (for example from [OptionsFromEnv]) configures a whole
+// pipeline. Options only record values; the constructor validates them and
+// returns an error naming the bad setting.
+type Option func(*config)
+
+// Jitter selects how randomness is added to backoff delays.
+type Jitter int
+
+const (
+	// JitterAdditive adds U(0.1 s, 0.4 s) to the exponential delay, as the
+	// seed patch did. It is the default.
+	JitterAdditive Jitter = iota
+	// JitterFull draws the delay uniformly from [0, exponential delay]
+	// ("full jitter"), which spreads retries of many callers the most.
+	JitterFull
+)
+
+// Default values, the seed patch's.
+const (
+	DefaultConcurrency           = 3
+	DefaultMaxConcurrency        = 6
+	DefaultSuccessesPerCooldown  = 12
+	DefaultSuccessCooldown       = 5 * time.Second
+	DefaultRateLimitsPerCooldown = 3
+	DefaultRateLimitCooldown     = 10 * time.Second
+	DefaultMaxRetries            = 3
+	DefaultBaseDelay             = time.Second
+	DefaultMaxDelay              = 60 * time.Second
+	DefaultBatchSize             = 5
+	DefaultCacheSize             = 1000
+	DefaultMaxItemBytes          = 64 << 10
+)
+
+// config holds every constructor's settings.
+type config struct {
+	logger *slog.Logger
+
+	// Limiter.
+	concurrency           int
+	maxConcurrency        int
+	successesPerCooldown  int
+	successCooldown       time.Duration
+	rateLimitsPerCooldown int
+	rateLimitCooldown     time.Duration
+	maxRetries            int
+	baseDelay             time.Duration
+	maxDelay              time.Duration
+	jitter                Jitter
+	maxWait               time.Duration
+	requestsPerMinute     int
+
+	// TagSpace.
+	batchSize    int
+	cacheEnabled bool
+	cacheSize    int
+	cache        Cache
+	cacheSet     bool
+	maxItemBytes int
+	prices       map[string]Price
+	model        string
+	onProgress   func(Progress)
+	onResult     func(Result)
+
+	// rand returns a float in [0,1); tests replace it to pin jitter.
+	rand func() float64
+}
+
+func defaultConfig() config {
+	return config{
+		logger:                slog.New(slog.DiscardHandler),
+		concurrency:           DefaultConcurrency,
+		maxConcurrency:        DefaultMaxConcurrency,
+		successesPerCooldown:  DefaultSuccessesPerCooldown,
+		successCooldown:       DefaultSuccessCooldown,
+		rateLimitsPerCooldown: DefaultRateLimitsPerCooldown,
+		rateLimitCooldown:     DefaultRateLimitCooldown,
+		maxRetries:            DefaultMaxRetries,
+		baseDelay:             DefaultBaseDelay,
+		maxDelay:              DefaultMaxDelay,
+		batchSize:             DefaultBatchSize,
+		cacheEnabled:          true,
+		cacheSize:             DefaultCacheSize,
+		maxItemBytes:          DefaultMaxItemBytes,
+	}
+}
+
+func newConfig(opts []Option) config {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// validateLimiter checks the settings a Limiter uses.
+func (c *config) validateLimiter() error {
+	switch {
+	case c.concurrency < 1:
+		return fmt.Errorf("llmlimit: concurrency %d: must be at least 1", c.concurrency)
+	case c.maxConcurrency < c.concurrency:
+		return fmt.Errorf("llmlimit: max concurrency %d: must be at least the initial concurrency %d", c.maxConcurrency, c.concurrency)
+	case c.successesPerCooldown < 0:
+		return fmt.Errorf("llmlimit: successes per cooldown %d: must not be negative", c.successesPerCooldown)
+	case c.successCooldown < 0:
+		return fmt.Errorf("llmlimit: success cooldown %s: must not be negative", c.successCooldown)
+	case c.rateLimitsPerCooldown < 0:
+		return fmt.Errorf("llmlimit: rate limits per cooldown %d: must not be negative", c.rateLimitsPerCooldown)
+	case c.rateLimitCooldown < 0:
+		return fmt.Errorf("llmlimit: rate-limit cooldown %s: must not be negative", c.rateLimitCooldown)
+	case c.maxRetries < 0:
+		return fmt.Errorf("llmlimit: max retries %d: must not be negative", c.maxRetries)
+	case c.baseDelay <= 0:
+		return fmt.Errorf("llmlimit: backoff base %s: must be positive", c.baseDelay)
+	case c.maxDelay < c.baseDelay:
+		return fmt.Errorf("llmlimit: backoff max %s: must be at least the base %s", c.maxDelay, c.baseDelay)
+	case c.jitter != JitterAdditive && c.jitter != JitterFull:
+		return fmt.Errorf("llmlimit: jitter %d: unknown", c.jitter)
+	case c.maxWait < 0:
+		return fmt.Errorf("llmlimit: max wait %s: must not be negative", c.maxWait)
+	case c.requestsPerMinute < 0:
+		return fmt.Errorf("llmlimit: requests per minute %d: must not be negative", c.requestsPerMinute)
+	}
+	return nil
+}
+
+// WithLogger sends the structured logs (cooldown, backoff, counters reset,
+// fallback, concurrency) to logger. The default discards them.
+func WithLogger(logger *slog.Logger) Option { return func(c *config) { c.logger = logger } }
+
+// WithConcurrency sets how many calls a Limiter lets run at once to start
+// with (TAG_SPACE_AI_CONCURRENCY, default 3), and how many batches TagSpace
+// keeps in flight.
+func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
+
+// WithMaxConcurrency sets how far a Limiter may grow its slot limit after a
+// run of successes (TAG_SPACE_MAX_AI_CONCURRENCY, default 6).
+func WithMaxConcurrency(n int) Option { return func(c *config) { c.maxConcurrency = n } }
+
+// WithSuccessCooldown pauses every caller for pause after every n successes
+// (TAG_SPACE_COOLDOWN_AFTER_SUCCESSES=12, TAG_SPACE_SUCCESS_COOLDOWN=5s).
+// n = 0 or pause = 0 disables it.
+func WithSuccessCooldown(n int, pause time.Duration) Option {
+	return func(c *config) { c.successesPerCooldown, c.successCooldown = n, pause }
+}
+
+// WithRateLimitCooldown pauses every caller for pause after n consecutive
+// 429s (TAG_SPACE_COOLDOWN_AFTER_429S=3, TAG_SPACE_RATE_LIMIT_COOLDOWN=10s).
+// n = 0 or pause = 0 disables it.
+func WithRateLimitCooldown(n int, pause time.Duration) Option {
+	return func(c *config) { c.rateLimitsPerCooldown, c.rateLimitCooldown = n, pause }
+}
+
+// WithMaxRetries sets how many times a call is retried after a rate limit or
+// a transient error (TAG_SPACE_MAX_RETRIES, default 3). 0 disables retries.
+func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = n } }
+
+// WithBackoff sets the exponential backoff: the delay before retry k (from 0)
+// is base·2^k, capped at max, plus jitter. Defaults: 1 s and 60 s.
+func WithBackoff(base, max time.Duration) Option {
+	return func(c *config) { c.baseDelay, c.maxDelay = base, max }
+}
+
+// WithJitter selects the backoff jitter; the default is [JitterAdditive].
+func WithJitter(j Jitter) Option { return func(c *config) { c.jitter = j } }
+
+// WithMaxWait sets the wait budget of one call (TAG_SPACE_MAX_WAIT): when the
+// cooldown gate, a backoff or a server hint would make the call wait longer
+// than d, it fails at once with [ErrCooldown] so that a [Fallback] can serve
+// it. 0, the default, waits as long as the context allows.
+func WithMaxWait(d time.Duration) Option { return func(c *config) { c.maxWait = d } }
+
+// WithRequestsPerMinute paces the starts of calls to a known quota of n
+// requests per minute (TAG_SPACE_REQUESTS_PER_MINUTE). 0, the default, learns
+// the quota from the server's replies instead.
+func WithRequestsPerMinute(n int) Option { return func(c *config) { c.requestsPerMinute = n } }
+
+// WithBatchSize sets how many items TagSpace sends in one call
+// (TAG_SPACE_BATCH_SIZE, default 5).
+func WithBatchSize(n int) Option { return func(c *config) { c.batchSize = n } }
+
+// WithCacheEnabled turns TagSpace's cache on or off (TAG_SPACE_CACHE_ENABLED,
+// default true).
+func WithCacheEnabled(on bool) Option { return func(c *config) { c.cacheEnabled = on } }
+
+// WithCacheSize sets the number of entries of TagSpace's default LRU cache
+// (TAG_SPACE_CACHE_SIZE, default 1000).
+func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
+
+// WithCache makes TagSpace use cache instead of a new LRU, for example one
+// loaded from a file or shared between runs. nil disables caching.
+func WithCache(cache Cache) Option { return func(c *config) { c.cache, c.cacheSet = cache, true } }
+
+// WithMaxItemBytes limits the size of one item's text; longer items fail
+// with an error instead of being sent. Default 64 KiB.
+func WithMaxItemBytes(n int) Option { return func(c *config) { c.maxItemBytes = n } }
+
+// WithPrices overrides or adds per-model prices used for the report's cost.
+func WithPrices(prices map[string]Price) Option {
+	return func(c *config) {
+		if c.prices == nil {
+			c.prices = make(map[string]Price, len(prices))
+		}
+		for k, v := range prices {
+			c.prices[k] = v
+		}
+	}
+}
+
+// WithModel sets Request.Model on TagSpace's requests; empty leaves each
+// provider's default.
+func WithModel(model string) Option { return func(c *config) { c.model = model } }
+
+// WithProgress calls f after every item is settled, from the goroutine that
+// settled it; f must be quick and safe for concurrent use.
+func WithProgress(f func(Progress)) Option { return func(c *config) { c.onProgress = f } }
+
+// WithResultFunc calls f with each item's result as soon as it is settled
+// (not in input order); f must be quick and safe for concurrent use.
+func WithResultFunc(f func(Result)) Option { return func(c *config) { c.onResult = f } }
+
+// withRand pins the jitter source; for tests.
+func withRand(f func() float64) Option { return func(c *config) { c.rand = f } }
+
+// envVar is one TAG_SPACE_* variable and how it becomes an Option.
+type envVar struct {
+	name  string
+	parse func(string) (Option, error)
+}
+
+func envInt(set func(int) Option, min int) func(string) (Option, error) {
+	return func(v string) (Option, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("not an integer")
+		}
+		if n < min {
+			return nil, fmt.Errorf("must be at least %d", min)
+		}
+		return set(n), nil
+	}
+}
+
+func envDuration(set func(time.Duration) Option) func(string) (Option, error) {
+	return func(v string) (Option, error) {
+		v = strings.TrimSpace(v)
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			// Bare numbers are seconds, as in the seed's .env.
+			f, ferr := strconv.ParseFloat(v, 64)
+			if ferr != nil {
+				return nil, fmt.Errorf("not a duration")
+			}
+			if f > float64(1<<62)/float64(time.Second) {
+				return nil, fmt.Errorf("too large")
+			}
+			d = time.Duration(f * float64(time.Second))
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("must not be negative")
+		}
+		return set(d), nil
+	}
+}
+
+// EnvVars lists the environment variables [OptionsFromEnv] reads.
+var EnvVars = []string{
+	"TAG_SPACE_AI_CONCURRENCY", "TAG_SPACE_MAX_AI_CONCURRENCY", "TAG_SPACE_BATCH_SIZE",
+	"TAG_SPACE_CACHE_ENABLED", "TAG_SPACE_CACHE_SIZE",
+	"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", "TAG_SPACE_SUCCESS_COOLDOWN",
+	"TAG_SPACE_COOLDOWN_AFTER_429S", "TAG_SPACE_RATE_LIMIT_COOLDOWN",
+	"TAG_SPACE_MAX_RETRIES", "TAG_SPACE_MAX_WAIT", "TAG_SPACE_REQUESTS_PER_MINUTE",
+}
+
+// OptionsFromEnv reads the TAG_SPACE_* variables listed in [EnvVars] and
+// returns the options they set; unset or empty variables keep the defaults.
+// Durations are Go durations ("5s", "1m30s") or bare seconds ("5"). A bad
+// value is an error naming the variable and the value.
+func OptionsFromEnv() ([]Option, error) { return optionsFrom(os.LookupEnv) }
+
+func optionsFrom(lookup func(string) (string, bool)) ([]Option, error) {
+	c := defaultConfig()
+	// Cooldown pairs are set together, so start from the defaults and let
+	// each variable change its half.
+	vars := []envVar{
+		{"TAG_SPACE_AI_CONCURRENCY", envInt(func(n int) Option { c.concurrency = n; return WithConcurrency(n) }, 1)},
+		{"TAG_SPACE_MAX_AI_CONCURRENCY", envInt(func(n int) Option { c.maxConcurrency = n; return WithMaxConcurrency(n) }, 1)},
+		{"TAG_SPACE_BATCH_SIZE", envInt(WithBatchSize, 1)},
+		{"TAG_SPACE_CACHE_ENABLED", func(v string) (Option, error) {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return nil, fmt.Errorf("not a boolean")
+			}
+			return WithCacheEnabled(b), nil
+		}},
+		{"TAG_SPACE_CACHE_SIZE", envInt(WithCacheSize, 1)},
+		{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", envInt(func(n int) Option { c.successesPerCooldown = n; return nil }, 0)},
+		{"TAG_SPACE_SUCCESS_COOLDOWN", envDuration(func(d time.Duration) Option { c.successCooldown = d; return nil })},
+		{"TAG_SPACE_COOLDOWN_AFTER_429S", envInt(func(n int) Option { c.rateLimitsPerCooldown = n; return nil }, 0)},
+		{"TAG_SPACE_RATE_LIMIT_COOLDOWN", envDuration(func(d time.Duration) Option { c.rateLimitCooldown = d; return nil })},
+		{"TAG_SPACE_MAX_RETRIES", envInt(WithMaxRetries, 0)},
+		{"TAG_SPACE_MAX_WAIT", envDuration(WithMaxWait)},
+		{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0)},
+	}
+	var opts []Option
+	for _, v := range vars {
+		s, ok := lookup(v.name)
+		if !ok || strings.TrimSpace(s) == "" {
+			continue
+		}
+		o, err := v.parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("llmlimit: %s=%q: %w", v.name, s, err)
+		}
+		if o != nil {
+			opts = append(opts, o)
+		}
+	}
+	if c.maxConcurrency < c.concurrency {
+		return nil, fmt.Errorf("llmlimit: TAG_SPACE_MAX_AI_CONCURRENCY=%d is less than TAG_SPACE_AI_CONCURRENCY=%d", c.maxConcurrency, c.concurrency)
+	}
+	opts = append(opts,
+		WithSuccessCooldown(c.successesPerCooldown, c.successCooldown),
+		WithRateLimitCooldown(c.rateLimitsPerCooldown, c.rateLimitCooldown))
+	return opts, nil
+}
