@@ -177,3 +177,21 @@ func (e *cooldownError) Error() string {
 
 func (e *cooldownError) Is(target error) bool { return target == ErrCooldown }
 func (e *cooldownError) Unwrap() error        { return e.cause }
+
+// retryAfterOf returns the server's retry hint carried by err, or 0.
+func retryAfterOf(err error) time.Duration {
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		return pe.RetryAfter
+	}
+	return 0
+}
+
+// statusOf returns the HTTP status carried by err, or 0.
+func statusOf(err error) int {
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		return pe.StatusCode
+	}
+	return 0
+}

@@ -1,0 +1,397 @@
+package llmlimit
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Limiter keeps one provider's quota for every caller in the process. It is
+// itself a [Provider]: Generate waits at a shared cooldown gate, takes one of
+// a bounded number of slots, calls the wrapped provider, and retries rate
+// limits and transient failures with exponential backoff.
+//
+// The model, in the order a call meets it:
+//
+//   - The cooldown gate is one instant, shared by all callers, before which no
+//     attempt starts. Every Nth success moves it a short pause ahead
+//     ([WithSuccessCooldown]); N consecutive 429s move it a longer pause ahead
+//     ([WithRateLimitCooldown]); a server's retry hint moves it to at least now
+//     plus the hint, because the quota is shared. The gate only ever moves
+//     forward. Callers woken by it are staggered by up to 250 ms of jitter.
+//   - Slots bound the attempts in flight. The limit starts at
+//     [WithConcurrency], grows by one after every 10 successes in a row up to
+//     [WithMaxConcurrency], and halves (to at least 1) on every 429. A slot is
+//     held only while an attempt runs, never during a backoff sleep, and
+//     waiting callers get slots in arrival order.
+//   - Retries: rate limits and transient failures are retried up to
+//     [WithMaxRetries] times after a delay documented in backoff.go; a
+//     server hint is a floor for the delay. Permanent failures, exhausted
+//     quotas and cancellation are returned at once. After an exhausted quota
+//     the Limiter fails fast, without sending, until the reported reset (one
+//     minute when none was reported).
+//   - With a wait budget ([WithMaxWait]), a call that would wait longer than
+//     the budget at the gate or in a backoff fails at once with [ErrCooldown].
+//
+// Use one Limiter per provider, model and API key: its state is that quota's
+// state. The zero value is not usable; call [New]. A Limiter is safe for
+// simultaneous use by multiple goroutines.
+type Limiter struct {
+	p   Provider
+	cfg config
+	log *slog.Logger
+
+	mu             sync.Mutex
+	pausedUntil    time.Time
+	exhaustedUntil time.Time
+	exhaustedErr   error
+	successes      int // toward the success cooldown
+	rateLimits     int // consecutive 429s
+	streak         int // successes since the slot limit last changed
+	limit          int
+	inFlight       int
+	waiters        list.List // of *slotWaiter, in arrival order
+	stats          Stats
+}
+
+// slotWaiter is a caller queued for a slot. granted is set, and ready closed,
+// by the goroutine that hands it a slot.
+type slotWaiter struct {
+	ready   chan struct{}
+	granted bool
+}
+
+const (
+	// growAfter is the number of successes in a row after which the slot
+	// limit grows by one.
+	growAfter = 10
+	// gateStagger bounds the jitter added to a wake-up at the gate, so that
+	// callers released together don't start in one burst.
+	gateStagger = 250 * time.Millisecond
+	// quotaRecheck is how long an exhausted quota fails fast when the
+	// server gave no reset time.
+	quotaRecheck = time.Minute
+)
+
+// New returns a Limiter around p. It reads the Limiter options (concurrency,
+// cooldowns, retries, backoff, jitter, wait budget, logger) and ignores the
+// others; an invalid value is an error naming the setting.
+func New(p Provider, opts ...Option) (*Limiter, error) {
+	if p == nil {
+		return nil, fmt.Errorf("llmlimit: New: nil provider")
+	}
+	cfg := newConfig(opts)
+	if err := cfg.validateLimiter(); err != nil {
+		return nil, err
+	}
+	if cfg.rand == nil {
+		cfg.rand = rand.Float64
+	}
+	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency}
+	l.log = cfg.logger.With("provider", p.Name())
+	return l, nil
+}
+
+// Name returns the wrapped provider's name.
+func (l *Limiter) Name() string { return l.p.Name() }
+
+// Unwrap returns the wrapped provider.
+func (l *Limiter) Unwrap() Provider { return l.p }
+
+// Generate calls the wrapped provider under the Limiter's rules (see
+// [Limiter]). It returns the reply of the first successful attempt; the last
+// attempt's error when retries are spent or the failure is not retryable;
+// an error matching [ErrCooldown] when the wait budget would be exceeded;
+// or ctx.Err() when ctx is done first, in which case nothing is counted as
+// a provider failure.
+func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error) {
+	var last error
+	for attempt := 0; ; attempt++ {
+		if err := l.acquire(ctx, attempt, last); err != nil {
+			return nil, err
+		}
+		resp, err := l.p.Generate(ctx, req)
+		kind, hint := l.finish(ctx, resp, err)
+		if err == nil {
+			if resp.Provider == "" {
+				resp.Provider = l.p.Name()
+			}
+			return resp, nil
+		}
+		if kind == KindCanceled {
+			return nil, ctx.Err()
+		}
+		if (kind != KindRateLimited && kind != KindTransient) || attempt >= l.cfg.maxRetries {
+			return nil, err
+		}
+		delay := backoffDelay(attempt, l.cfg.baseDelay, l.cfg.maxDelay, l.cfg.jitter, l.cfg.rand(), hint)
+		if l.cfg.maxWait > 0 && delay > l.cfg.maxWait {
+			l.mu.Lock()
+			l.stats.Rejected++
+			l.mu.Unlock()
+			return nil, &cooldownError{provider: l.p.Name(), wait: delay, cause: err}
+		}
+		l.log.Info("backoff", "status", statusOf(err), "kind", kind.String(), "attempt", attempt+1, "wait", delay)
+		if err := sleep(ctx, delay); err != nil {
+			l.countCanceled()
+			return nil, err
+		}
+		last = err
+	}
+}
+
+// acquire waits at the gate and for a slot, then counts the attempt. On
+// failure it holds no slot.
+func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			l.countCanceled()
+			return err
+		}
+		l.mu.Lock()
+		now := time.Now()
+		if now.Before(l.exhaustedUntil) {
+			l.stats.Rejected++
+			until, cause := l.exhaustedUntil, l.exhaustedErr
+			l.mu.Unlock()
+			return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
+				l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
+		}
+		if wait := l.pausedUntil.Sub(now); wait > 0 {
+			if l.cfg.maxWait > 0 && wait > l.cfg.maxWait {
+				l.stats.Rejected++
+				l.mu.Unlock()
+				return &cooldownError{provider: l.p.Name(), wait: wait, cause: last}
+			}
+			l.mu.Unlock()
+			wait += time.Duration(l.cfg.rand() * float64(gateStagger))
+			if err := sleep(ctx, wait); err != nil {
+				l.countCanceled()
+				return err
+			}
+			continue
+		}
+		if l.inFlight < l.limit && l.waiters.Len() == 0 {
+			l.inFlight++
+			l.countAttemptLocked(attempt)
+			l.mu.Unlock()
+			return nil
+		}
+		w := &slotWaiter{ready: make(chan struct{})}
+		elem := l.waiters.PushBack(w)
+		l.mu.Unlock()
+
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			l.mu.Lock()
+			if w.granted {
+				l.inFlight--
+				l.grantLocked()
+			} else {
+				l.waiters.Remove(elem)
+			}
+			l.stats.Canceled++
+			l.mu.Unlock()
+			return ctx.Err()
+		}
+		l.mu.Lock()
+		if time.Now().Before(l.pausedUntil) {
+			// The gate closed while we queued: give the slot back and wait
+			// at the gate like everyone else.
+			l.inFlight--
+			l.grantLocked()
+			l.mu.Unlock()
+			continue
+		}
+		l.countAttemptLocked(attempt)
+		l.mu.Unlock()
+		return nil
+	}
+}
+
+func (l *Limiter) countAttemptLocked(attempt int) {
+	l.stats.Calls++
+	if attempt > 0 {
+		l.stats.Retries++
+	}
+}
+
+func (l *Limiter) countCanceled() {
+	l.mu.Lock()
+	l.stats.Canceled++
+	l.mu.Unlock()
+}
+
+// grantLocked hands free slots to waiters in arrival order.
+func (l *Limiter) grantLocked() {
+	for l.inFlight < l.limit && l.waiters.Len() > 0 {
+		w := l.waiters.Remove(l.waiters.Front()).(*slotWaiter)
+		w.granted = true
+		l.inFlight++
+		close(w.ready)
+	}
+}
+
+// events are what finish decided under the lock, logged after it.
+type events struct {
+	successPause, rateLimitPause, hintPause time.Duration
+	limit                                   int // new slot limit, or 0
+}
+
+// finish releases the attempt's slot and applies its outcome to the
+// counters, the gate and the slot limit. It returns the failure's kind and
+// the server's retry hint.
+func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, time.Duration) {
+	var (
+		ev   events
+		kind Kind
+		hint time.Duration
+	)
+	l.mu.Lock()
+	l.inFlight--
+	now := time.Now()
+	switch {
+	case err == nil:
+		l.stats.Successes++
+		l.stats.InputTokens += int64(resp.Usage.InputTokens)
+		l.stats.OutputTokens += int64(resp.Usage.OutputTokens)
+		l.rateLimits = 0
+		if l.cfg.successesPerCooldown > 0 && l.cfg.successCooldown > 0 {
+			l.successes++
+			if l.successes >= l.cfg.successesPerCooldown {
+				l.successes = 0
+				l.stats.Cooldowns.Successes++
+				l.extendGateLocked(now.Add(l.cfg.successCooldown))
+				ev.successPause = l.cfg.successCooldown
+			}
+		}
+		l.streak++
+		if l.streak >= growAfter && l.limit < l.cfg.maxConcurrency {
+			l.limit++
+			l.streak = 0
+			ev.limit = l.limit
+		}
+	case ctx.Err() != nil:
+		kind = KindCanceled
+		l.stats.Canceled++
+	default:
+		kind = KindOf(err)
+		if kind == KindCanceled {
+			// The provider saw a cancellation that was not the caller's:
+			// nothing says a retry would fare better.
+			kind = KindPermanent
+		}
+		hint = retryAfterOf(err)
+		switch kind {
+		case KindRateLimited:
+			l.stats.RateLimited++
+			l.streak = 0
+			if half := max(1, l.limit/2); half != l.limit {
+				l.limit = half
+				ev.limit = half
+			}
+			if hint > 0 && l.extendGateLocked(now.Add(hint)) {
+				l.stats.Cooldowns.ServerHint++
+				ev.hintPause = hint
+			}
+			l.rateLimits++
+			if l.cfg.rateLimitsPerCooldown > 0 && l.cfg.rateLimitCooldown > 0 && l.rateLimits >= l.cfg.rateLimitsPerCooldown {
+				l.rateLimits = 0
+				l.stats.Cooldowns.RateLimit++
+				l.extendGateLocked(now.Add(l.cfg.rateLimitCooldown))
+				ev.rateLimitPause = l.cfg.rateLimitCooldown
+			}
+		case KindTransient:
+			l.stats.Transient++
+		case KindQuotaExhausted:
+			l.stats.QuotaExhausted++
+			until := now.Add(quotaRecheck)
+			if hint > 0 {
+				until = now.Add(hint)
+			}
+			if until.After(l.exhaustedUntil) {
+				l.exhaustedUntil = until
+			}
+			l.exhaustedErr = err
+		default:
+			l.stats.Permanent++
+		}
+	}
+	l.grantLocked()
+	l.mu.Unlock()
+
+	if ev.successPause > 0 {
+		l.log.Info("cooldown", "cause", "successes", "pause", ev.successPause)
+	}
+	if ev.hintPause > 0 {
+		l.log.Info("cooldown", "cause", "server_hint", "pause", ev.hintPause)
+	}
+	if ev.rateLimitPause > 0 {
+		l.log.Warn("cooldown", "cause", "rate_limit", "pause", ev.rateLimitPause)
+	}
+	if ev.limit > 0 {
+		l.log.Debug("concurrency", "limit", ev.limit)
+	}
+	return kind, hint
+}
+
+// extendGateLocked moves the gate to until if that is later, and reports
+// whether it moved.
+func (l *Limiter) extendGateLocked(until time.Time) bool {
+	if until.After(l.pausedUntil) {
+		l.pausedUntil = until
+		return true
+	}
+	return false
+}
+
+// Reset starts a new run: it zeroes the success and consecutive-429 counters
+// that drive the cooldowns, and resets the wrapped provider if it is a
+// [Resetter]. The gate, the slot limit and [Stats] are left alone: they
+// describe the quota, not the run.
+func (l *Limiter) Reset() {
+	l.mu.Lock()
+	l.successes, l.rateLimits = 0, 0
+	l.mu.Unlock()
+	l.log.Info("counters reset")
+	if r, ok := l.p.(Resetter); ok {
+		r.Reset()
+	}
+}
+
+// Stats returns the Limiter's cumulative counts.
+func (l *Limiter) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stats
+	s.ConcurrencyLimit = l.limit
+	return s
+}
+
+// PausedUntil returns the instant the cooldown gate opens; it is in the past
+// when the gate is open.
+func (l *Limiter) PausedUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pausedUntil
+}
+
+// sleep waits for d or until ctx is done, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
