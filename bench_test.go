@@ -1,0 +1,49 @@
+package llmlimit
+
+import (
+	"context"
+	"testing"
+)
+
+// noopProvider answers at once with a shared reply, so a benchmark measures
+// only the Limiter.
+type noopProvider struct{ resp Response }
+
+func (noopProvider) Name() string { return "noop" }
+
+func (p *noopProvider) Generate(context.Context, *Request) (*Response, error) { return &p.resp, nil }
+
+func newBenchLimiter(b *testing.B) *Limiter {
+	l, err := New(&noopProvider{resp: Response{Provider: "noop"}}, WithSuccessCooldown(0, 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+// BenchmarkLimiter is one caller through an uncontended Limiter.
+func BenchmarkLimiter(b *testing.B) {
+	l := newBenchLimiter(b)
+	ctx, req := context.Background(), &Request{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Generate(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLimiterParallel is GOMAXPROCS callers contending for the slots.
+func BenchmarkLimiterParallel(b *testing.B) {
+	l := newBenchLimiter(b)
+	req := &Request{}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := l.Generate(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
