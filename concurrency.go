@@ -23,6 +23,10 @@ import (
 //     ([WithRateLimitCooldown]); a server's retry hint moves it to at least now
 //     plus the hint, because the quota is shared. The gate only ever moves
 //     forward. Callers woken by it are staggered by up to 250 ms of jitter.
+//   - Quota pacing holds starts to the provider's request quota: a known
+//     rate ([WithRequestsPerMinute]) or the window the server reported in
+//     its replies (see pacing.go). Once a window's starts are spent, callers
+//     wait for the next window as they would at the gate.
 //   - Slots bound the attempts in flight. The limit starts at
 //     [WithConcurrency], grows by one after every 10 successes in a row up to
 //     [WithMaxConcurrency], and halves (to at least 1) on every 429. A slot is
@@ -55,6 +59,7 @@ type Limiter struct {
 	limit          int
 	inFlight       int
 	waiters        list.List // of *slotWaiter, in arrival order
+	quota          quota
 	stats          Stats
 }
 
@@ -91,7 +96,7 @@ func New(p Provider, opts ...Option) (*Limiter, error) {
 	if cfg.rand == nil {
 		cfg.rand = rand.Float64
 	}
-	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency}
+	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, quota: newQuota(cfg.requestsPerMinute)}
 	l.log = cfg.logger.With("provider", p.Name())
 	return l, nil
 }
@@ -161,7 +166,8 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 			return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
 				l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
 		}
-		if wait := l.pausedUntil.Sub(now); wait > 0 {
+		wait := max(l.pausedUntil.Sub(now), l.quota.wait(now))
+		if wait > 0 {
 			if l.cfg.maxWait > 0 && wait > l.cfg.maxWait {
 				l.stats.Rejected++
 				l.mu.Unlock()
@@ -177,7 +183,7 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 		}
 		if l.inFlight < l.limit && l.waiters.Len() == 0 {
 			l.inFlight++
-			l.countAttemptLocked(attempt)
+			l.startLocked(now, attempt)
 			l.mu.Unlock()
 			return nil
 		}
@@ -200,21 +206,24 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 			return ctx.Err()
 		}
 		l.mu.Lock()
-		if time.Now().Before(l.pausedUntil) {
-			// The gate closed while we queued: give the slot back and wait
-			// at the gate like everyone else.
+		now = time.Now()
+		if now.Before(l.pausedUntil) || l.quota.wait(now) > 0 {
+			// The gate closed, or the quota ran out, while we queued: give
+			// the slot back and wait like everyone else.
 			l.inFlight--
 			l.grantLocked()
 			l.mu.Unlock()
 			continue
 		}
-		l.countAttemptLocked(attempt)
+		l.startLocked(now, attempt)
 		l.mu.Unlock()
 		return nil
 	}
 }
 
-func (l *Limiter) countAttemptLocked(attempt int) {
+// startLocked records an attempt starting at now.
+func (l *Limiter) startLocked(now time.Time, attempt int) {
+	l.quota.take(now)
 	l.stats.Calls++
 	if attempt > 0 {
 		l.stats.Retries++
@@ -257,6 +266,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 	now := time.Now()
 	switch {
 	case err == nil:
+		l.quota.learn(now, resp.RateLimit)
 		l.stats.Successes++
 		l.stats.InputTokens += int64(resp.Usage.InputTokens)
 		l.stats.OutputTokens += int64(resp.Usage.OutputTokens)
@@ -289,6 +299,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 		hint = retryAfterOf(err)
 		switch kind {
 		case KindRateLimited:
+			l.quota.learn(now, rateLimitOf(err))
 			l.stats.RateLimited++
 			l.streak = 0
 			if half := max(1, l.limit/2); half != l.limit {

@@ -195,3 +195,12 @@ func statusOf(err error) int {
 	}
 	return 0
 }
+
+// rateLimitOf returns the quota report carried by err, or nil.
+func rateLimitOf(err error) *RateLimit {
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		return pe.RateLimit
+	}
+	return nil
+}
