@@ -1,5 +1,22 @@
 package llmlimit
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/llmlimit/llmlimit/internal/prompt"
+)
+
 // Space is a collection of items to tag.
 type Space struct {
 	// Name identifies the space in reports and cache files.
@@ -30,60 +47,429 @@ type Result struct {
 	Err error
 }
 
-// Price is what a model costs, in US dollars per million tokens.
-type Price struct {
-	InputPerMillion  float64
-	OutputPerMillion float64
-}
-
 // Progress is how far a run has got.
 type Progress struct {
 	Total, Done, Cached, Failed int
 }
 
-// Report is what a [TagSpace] run did. JSON keys are snake_case, as written
-// by cmd/tagspace -report.
-type Report struct {
-	Space string `json:"space"`
-	// Items, Tagged, Failed and Cached count input items; Tagged includes
-	// Cached, and Tagged + Failed = Items.
-	Items  int `json:"items"`
-	Tagged int `json:"tagged"`
-	Failed int `json:"failed"`
-	Cached int `json:"cached"`
-	// Operations counts LLM batch calls that were served.
-	Operations int `json:"operations"`
-	// PrimarySuccessRate and FallbackRate are the shares of Operations
-	// served by the first provider and by a later one.
-	PrimarySuccessRate float64 `json:"primary_success_rate"`
-	FallbackRate       float64 `json:"fallback_rate"`
-	// CacheHitRate is Cached / Items.
-	CacheHitRate float64 `json:"cache_hit_rate"`
-	// AvgOpSeconds is the mean wall time of a served operation, waits and
-	// retries included.
-	AvgOpSeconds float64 `json:"avg_op_seconds"`
-	// CostUSD is the run's cost from token usage and per-model prices.
-	CostUSD          float64 `json:"cost_usd"`
-	CostPer100OpsUSD float64 `json:"cost_per_100_ops_usd"`
-	ElapsedSeconds   float64 `json:"elapsed_seconds"`
-	// Cooldowns counts gate pauses by cause: successes, rate_limit,
-	// server_hint.
-	Cooldowns map[string]int64 `json:"cooldowns"`
-	// Providers reports each provider by Name.
-	Providers map[string]*ProviderReport `json:"providers"`
-	// Results holds one Result per input item, in input order.
-	Results []Result `json:"-"`
+// ErrBadReply matches an item's error when the model's replies never gave it
+// a valid tag: invalid JSON, the item left out, or only tags outside the
+// vocabulary, on every attempt.
+var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
+
+// TagSpace tags the items of a [Space] in batches through a [Provider],
+// usually a [Fallback] of [Limiter]s. It is safe for simultaneous use by
+// multiple goroutines, though runs then share the provider's counters and
+// the cache.
+//
+// A run answers what it can from the cache, sends each distinct text once,
+// [DefaultBatchSize] items to a call, and keeps as many batches in flight as
+// the max concurrency setting ([WithMaxConcurrency]): a [Limiter]'s adaptive
+// slot limit, which starts lower and grows to that maximum, is then what
+// actually bounds the calls, and batches waiting for a slot cost nothing.
+//
+// Replies are checked by the batch protocol's validator: an item's tags come
+// only from the reply's entry for its own id. Items missing from a reply are
+// sent again, in a smaller batch of just the missing ones; a reply that is
+// not valid JSON is a failed attempt and the batch is sent again. Each batch
+// gets the max-retries setting ([WithMaxRetries]) of such repeats; then its
+// remaining items are tried once more each on their own, and an item that
+// still gets no valid tag fails with [ErrBadReply]. A provider error, which
+// comes after the provider's own retries, fails the batch's items at once.
+type TagSpace struct {
+	p      Provider
+	cfg    config
+	cache  Cache
+	prices map[string]Price
 }
 
-// ProviderReport is one provider's share of a run. Calls counts every request
-// sent, retries included, so it equals what the provider's own logs show.
-type ProviderReport struct {
-	Calls        int64   `json:"calls"`
-	Successes    int64   `json:"successes"`
-	RateLimited  int64   `json:"rate_limited"`
-	Retries      int64   `json:"retries"`
-	Errors       int64   `json:"errors"`
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-	CostUSD      float64 `json:"cost_usd"`
+// NewTagSpace returns a TagSpace that tags through p. It reads the TagSpace
+// options (batch size, cache, max item bytes, prices, model, callbacks,
+// max concurrency, max retries, logger) and ignores the others; a bad value
+// is an error naming the setting.
+//
+// The cache is a new [LRUCache] of [WithCacheSize] entries unless
+// [WithCache] gives one; [WithCacheEnabled](false) turns caching off either
+// way.
+func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
+	if p == nil {
+		return nil, errors.New("llmlimit: tagspace: nil provider")
+	}
+	cfg := newConfig(opts)
+	if err := cfg.validateTagSpace(); err != nil {
+		return nil, err
+	}
+	t := &TagSpace{p: p, cfg: cfg, prices: DefaultPrices()}
+	maps.Copy(t.prices, cfg.prices)
+	switch {
+	case !cfg.cacheEnabled:
+	case cfg.cacheSet:
+		if !isNil(cfg.cache) {
+			t.cache = cfg.cache
+		}
+	default:
+		c, err := NewLRUCache(cfg.cacheSize)
+		if err != nil {
+			return nil, err
+		}
+		t.cache = c
+	}
+	return t, nil
+}
+
+// isNil reports whether c is nil or a typed nil pointer, as WithCache((*LRUCache)(nil)) gives.
+func isNil(c Cache) bool {
+	if c == nil {
+		return true
+	}
+	v := reflect.ValueOf(c)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// validateTagSpace checks the settings a TagSpace uses.
+func (c *config) validateTagSpace() error {
+	switch {
+	case c.batchSize < 1:
+		return fmt.Errorf("llmlimit: batch size %d: must be at least 1", c.batchSize)
+	case c.cacheSize < 1:
+		return fmt.Errorf("llmlimit: cache size %d: must be at least 1", c.cacheSize)
+	case c.maxItemBytes < 1:
+		return fmt.Errorf("llmlimit: max item bytes %d: must be at least 1", c.maxItemBytes)
+	case c.concurrency < 1:
+		return fmt.Errorf("llmlimit: concurrency %d: must be at least 1", c.concurrency)
+	case c.maxConcurrency < c.concurrency:
+		return fmt.Errorf("llmlimit: max concurrency %d: must be at least the initial concurrency %d", c.maxConcurrency, c.concurrency)
+	case c.maxRetries < 0:
+		return fmt.Errorf("llmlimit: max retries %d: must not be negative", c.maxRetries)
+	}
+	for model, p := range c.prices {
+		if model == "" {
+			return errors.New("llmlimit: price: empty model name")
+		}
+		for _, v := range []float64{p.InputPerMillion, p.OutputPerMillion} {
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("llmlimit: price of %s: %v per million tokens is not a price", model, v)
+			}
+		}
+	}
+	return nil
+}
+
+// Cache returns the cache in use, or nil when caching is off.
+func (t *TagSpace) Cache() Cache { return t.cache }
+
+// Run tags s and returns a report with one Result per item, in input order.
+//
+// A space with an empty or duplicate item id, or a vocabulary tag that is
+// empty after trimming, is an error before any call is made. Items whose
+// text is empty, not UTF-8 or over the max item bytes fail on their own
+// without a call. Otherwise Run returns (report, nil) even when some items
+// failed: see Report.Failed and each Result.Err.
+//
+// When ctx ends first, Run stops sending batches, keeps every result already
+// settled, marks the rest with ctx's error, and returns the report together
+// with that error.
+func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
+	vocab, err := checkSpace(s)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	resetTree(t.p, 0)
+	nodes := providerTree(t.p)
+	before := snapshot(nodes)
+	r := &run{
+		t: t, items: s.Items, vocab: vocab, keyer: newKeyer(vocab),
+		results: make([]Result, len(s.Items)), settled: make([]bool, len(s.Items)),
+		tally: newTally(t.prices, primaryName(t.p)),
+	}
+	r.progress.Total = len(s.Items)
+	t.cfg.logger.Info("run start", "space", s.Name, "items", len(s.Items), "batch_size", t.cfg.batchSize,
+		"cache", t.cache != nil)
+
+	r.dispatch(ctx, r.prepare())
+	canceled := r.finish(ctx)
+
+	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results}
+	for _, res := range r.results {
+		switch {
+		case res.Err != nil:
+			rep.Failed++
+		case res.Cached:
+			rep.Cached++
+			rep.Tagged++
+		default:
+			rep.Tagged++
+		}
+	}
+	if rep.Items > 0 {
+		rep.CacheHitRate = float64(rep.Cached) / float64(rep.Items)
+	}
+	r.tally.fill(rep, nodes, before, snapshot(nodes))
+	rep.ElapsedSeconds = time.Since(start).Seconds()
+	t.cfg.logger.Info("run end", "space", s.Name, "items", rep.Items, "tagged", rep.Tagged,
+		"failed", rep.Failed, "cached", rep.Cached, "operations", rep.Operations,
+		"elapsed", time.Since(start))
+	if canceled {
+		return rep, ctx.Err()
+	}
+	return rep, nil
+}
+
+// checkSpace rejects what no call could fix and returns the normalized
+// vocabulary.
+func checkSpace(s Space) ([]string, error) {
+	seen := make(map[string]int, len(s.Items))
+	for i, it := range s.Items {
+		if it.ID == "" {
+			return nil, fmt.Errorf("llmlimit: space %q: item %d has an empty id", s.Name, i)
+		}
+		if j, dup := seen[it.ID]; dup {
+			return nil, fmt.Errorf("llmlimit: space %q: items %d and %d share the id %q", s.Name, j, i, it.ID)
+		}
+		seen[it.ID] = i
+	}
+	for i, tag := range s.Tags {
+		if prompt.NormalizeTag(tag) == "" {
+			return nil, fmt.Errorf("llmlimit: space %q: vocabulary tag %d is empty", s.Name, i)
+		}
+	}
+	return prompt.NormalizeVocabulary(s.Tags), nil
+}
+
+// run is the state of one Run.
+type run struct {
+	t     *TagSpace
+	items []Item
+	vocab []string
+	keyer keyer
+	tally *tally
+
+	// cbMu serializes callbacks, so that progress never goes backwards;
+	// mu guards the results and is never held while calling out.
+	cbMu     sync.Mutex
+	mu       sync.Mutex
+	results  []Result
+	settled  []bool
+	progress Progress
+}
+
+// group is the items sharing one text, tagged once. The first item's id
+// stands for the group in batches.
+type group struct {
+	key, text string
+	idx       []int
+}
+
+func (r *run) id(g *group) string { return r.items[g.idx[0]].ID }
+
+// prepare settles items that need no call (bad text, cache hits) and groups
+// the rest by text, in order of first appearance.
+func (r *run) prepare() []*group {
+	var groups []*group
+	byKey := map[string]*group{}
+	max := r.t.cfg.maxItemBytes
+	for i, it := range r.items {
+		var err error
+		switch {
+		case it.Text == "":
+			err = fmt.Errorf("llmlimit: item %s: empty text", it.ID)
+		case len(it.Text) > max:
+			err = fmt.Errorf("llmlimit: item %s: text of %d bytes exceeds the limit of %d", it.ID, len(it.Text), max)
+		case !utf8.ValidString(it.Text):
+			err = fmt.Errorf("llmlimit: item %s: text is not valid UTF-8", it.ID)
+		}
+		if err != nil {
+			r.settle(&group{idx: []int{i}}, nil, "", false, func(string) error { return err })
+			continue
+		}
+		key := r.keyer.key(it.Text)
+		if g := byKey[key]; g != nil {
+			g.idx = append(g.idx, i)
+			continue
+		}
+		if r.t.cache != nil {
+			if tags, ok := r.t.cache.Get(key); ok && len(tags) > 0 {
+				r.settle(&group{idx: []int{i}}, tags, "", true, nil)
+				continue
+			}
+		}
+		g := &group{key: key, text: it.Text, idx: []int{i}}
+		byKey[key] = g
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// dispatch sends the groups in batches until done or ctx ends.
+func (r *run) dispatch(ctx context.Context, groups []*group) {
+	var eg errgroup.Group
+	eg.SetLimit(r.t.cfg.maxConcurrency)
+	for b := range slices.Chunk(groups, r.t.cfg.batchSize) {
+		if ctx.Err() != nil {
+			break
+		}
+		eg.Go(func() error { r.batch(ctx, b); return nil })
+	}
+	eg.Wait()
+}
+
+// batch tags one batch, repeating what the replies left out, as described
+// on TagSpace.
+func (r *run) batch(ctx context.Context, groups []*group) {
+	type attempt struct {
+		groups []*group
+		tries  int // failed attempts so far
+	}
+	maxRetries := r.t.cfg.maxRetries
+	queue := []attempt{{groups: groups}}
+	for len(queue) > 0 {
+		a := queue[0]
+		queue = queue[1:]
+		if ctx.Err() != nil {
+			return
+		}
+		missing, cause, ok := r.call(ctx, a.groups)
+		if !ok || len(missing) == 0 {
+			continue
+		}
+		tries := a.tries + 1
+		switch {
+		case tries <= maxRetries:
+			queue = append(queue, attempt{groups: missing, tries: tries})
+		case len(missing) > 1:
+			// A batch that keeps failing may fail because of one item;
+			// one last try each finds the items that can be tagged.
+			for _, g := range missing {
+				queue = append(queue, attempt{groups: []*group{g}, tries: maxRetries})
+			}
+		default:
+			r.settle(missing[0], nil, "", false, func(id string) error {
+				return fmt.Errorf("llmlimit: item %s: %w after %d attempts: %v", id, ErrBadReply, tries, cause)
+			})
+		}
+	}
+}
+
+// call sends one batch and settles the items the reply tags. It returns the
+// items left untagged and why; ok is false when nothing is to be retried
+// (a provider error settled every item, or ctx ended).
+func (r *run) call(ctx context.Context, groups []*group) (missing []*group, cause error, ok bool) {
+	ids := make([]string, len(groups))
+	items := make([]prompt.Item, len(groups))
+	for i, g := range groups {
+		ids[i] = r.id(g)
+		items[i] = prompt.Item{ID: ids[i], Text: g.text}
+	}
+	req := &Request{
+		Model:      r.t.cfg.model,
+		System:     prompt.System,
+		Prompt:     prompt.Build(items, r.vocab),
+		JSONSchema: prompt.Schema(),
+	}
+	begin := time.Now()
+	resp, err := r.t.p.Generate(ctx, req)
+	took := time.Since(begin)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, false // finish marks them with ctx's error
+		}
+		r.tally.fail(err)
+		r.t.cfg.logger.Warn("batch failed", "items", len(groups), "error", err)
+		for _, g := range groups {
+			r.settle(g, nil, "", false, func(id string) error {
+				return fmt.Errorf("llmlimit: item %s: %w", id, err)
+			})
+		}
+		return nil, nil, false
+	}
+	r.tally.serve(resp, took)
+
+	got, perr := prompt.ParseReply(resp.Text, ids, r.vocab)
+	for i, g := range groups {
+		if tags, found := got[ids[i]]; found {
+			r.settle(g, tags, resp.Provider, false, nil)
+		} else {
+			missing = append(missing, g)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return nil, nil, true
+	case perr != nil:
+		cause = perr
+	case len(missing) == len(groups):
+		cause = errors.New("reply tagged no item of the batch")
+	default:
+		cause = fmt.Errorf("reply left %d of %d items untagged", len(missing), len(groups))
+	}
+	r.t.cfg.logger.Warn("bad reply", "provider", resp.Provider, "items", len(groups),
+		"missing", len(missing), "error", cause)
+	return missing, cause, true
+}
+
+// settle records the outcome of every item of g, adds successful tags to the
+// cache, and calls the callbacks. errFor gives each item's error from its id.
+func (r *run) settle(g *group, tags []string, provider string, cached bool, errFor func(id string) error) {
+	if errFor == nil && !cached && r.t.cache != nil && g.key != "" {
+		r.t.cache.Add(g.key, tags)
+	}
+	onResult, onProgress := r.t.cfg.onResult, r.t.cfg.onProgress
+	for _, i := range g.idx {
+		res := Result{ID: r.items[i].ID, Cached: cached}
+		if errFor != nil {
+			res.Err = errFor(res.ID)
+		} else {
+			res.Tags, res.Provider = slices.Clone(tags), provider
+		}
+		r.cbMu.Lock()
+		r.mu.Lock()
+		if r.settled[i] {
+			r.mu.Unlock()
+			r.cbMu.Unlock()
+			continue
+		}
+		r.settled[i] = true
+		r.results[i] = res
+		r.progress.Done++
+		if res.Err != nil {
+			r.progress.Failed++
+		} else if cached {
+			r.progress.Cached++
+		}
+		p := r.progress
+		r.mu.Unlock()
+		if onResult != nil {
+			onResult(res)
+		}
+		if onProgress != nil {
+			onProgress(p)
+		}
+		r.cbMu.Unlock()
+	}
+}
+
+// finish marks every unsettled item with ctx's error and reports whether
+// there was any.
+func (r *run) finish(ctx context.Context) bool {
+	var left []int
+	r.mu.Lock()
+	for i, done := range r.settled {
+		if !done {
+			left = append(left, i)
+		}
+	}
+	r.mu.Unlock()
+	if len(left) == 0 {
+		return false
+	}
+	err := ctx.Err()
+	if err == nil {
+		// Unreachable unless a batch returned without settling its items.
+		err = errors.New("llmlimit: item was not tagged")
+	}
+	for _, i := range left {
+		r.settle(&group{idx: []int{i}}, nil, "", false, func(string) error { return err })
+	}
+	return ctx.Err() != nil
 }

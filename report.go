@@ -1,0 +1,325 @@
+package llmlimit
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Report is what a [TagSpace] run did. JSON keys are snake_case, as written
+// by cmd/tagspace -report.
+type Report struct {
+	Space string `json:"space"`
+	// Items, Tagged, Failed and Cached count input items; Tagged includes
+	// Cached, and Tagged + Failed = Items.
+	Items  int `json:"items"`
+	Tagged int `json:"tagged"`
+	Failed int `json:"failed"`
+	Cached int `json:"cached"`
+	// Operations counts LLM batch calls that were served.
+	Operations int `json:"operations"`
+	// PrimarySuccessRate and FallbackRate are the shares of Operations
+	// served by the first provider and by a later one.
+	PrimarySuccessRate float64 `json:"primary_success_rate"`
+	FallbackRate       float64 `json:"fallback_rate"`
+	// CacheHitRate is Cached / Items.
+	CacheHitRate float64 `json:"cache_hit_rate"`
+	// AvgOpSeconds is the mean wall time of a served operation, waits and
+	// retries included.
+	AvgOpSeconds float64 `json:"avg_op_seconds"`
+	// CostUSD is the run's cost from token usage and per-model prices.
+	CostUSD          float64 `json:"cost_usd"`
+	CostPer100OpsUSD float64 `json:"cost_per_100_ops_usd"`
+	ElapsedSeconds   float64 `json:"elapsed_seconds"`
+	// Cooldowns counts gate pauses by cause: successes, rate_limit,
+	// server_hint.
+	Cooldowns map[string]int64 `json:"cooldowns"`
+	// Providers reports each provider by Name.
+	Providers map[string]*ProviderReport `json:"providers"`
+	// Primary is the Name of the first provider, the one FallbackRate is
+	// measured against.
+	Primary string `json:"primary"`
+	// UnpricedModels lists the models that served operations but have no
+	// price; their operations count as free in CostUSD.
+	UnpricedModels []string `json:"unpriced_models,omitempty"`
+	// Results holds one Result per input item, in input order.
+	Results []Result `json:"-"`
+}
+
+// ProviderReport is one provider's share of a run. Calls counts every request
+// sent, retries included, so it equals what the provider's own logs show.
+//
+// For a provider that reports [Stats] (a [Limiter]) the counts are the
+// difference of its Stats over the run. For a bare provider TagSpace counts
+// what it saw itself: every served operation as a call and a success, and
+// every [*ProviderError] naming it in a failed operation, including those
+// inside a [Fallback]'s joined error, as a call and a 429 or an error. A
+// member failure that a Fallback absorbed by serving from another member
+// never reaches TagSpace and is not counted: put members in a [Limiter] for
+// exact counts.
+type ProviderReport struct {
+	Calls        int64   `json:"calls"`
+	Successes    int64   `json:"successes"`
+	RateLimited  int64   `json:"rate_limited"`
+	Retries      int64   `json:"retries"`
+	Errors       int64   `json:"errors"`
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	CostUSD      float64 `json:"cost_usd"`
+}
+
+// maxTreeDepth bounds walks of the provider tree; Fallback rejects cycles,
+// but a hand-written Chain might not.
+const maxTreeDepth = 32
+
+// treeNode is a provider whose counts are reported: one that keeps Stats, or
+// a leaf that doesn't.
+type treeNode struct {
+	p     Provider
+	stats StatsReporter // nil for a bare leaf
+}
+
+// providerTree lists the nodes to report on, in order: a StatsReporter is
+// reported as a whole, a Chain is descended into, anything else is a leaf.
+func providerTree(p Provider) []treeNode {
+	var nodes []treeNode
+	var walk func(Provider, int)
+	walk = func(p Provider, depth int) {
+		if p == nil || depth > maxTreeDepth {
+			return
+		}
+		if sr, ok := p.(StatsReporter); ok {
+			nodes = append(nodes, treeNode{p: p, stats: sr})
+			return
+		}
+		if c, ok := p.(Chain); ok {
+			for _, m := range c.Members() {
+				walk(m, depth+1)
+			}
+			return
+		}
+		nodes = append(nodes, treeNode{p: p})
+	}
+	walk(p, 0)
+	return nodes
+}
+
+// resetTree calls Reset on every Resetter in the tree, not descending below
+// one: a Fallback's Reset reaches its members itself.
+func resetTree(p Provider, depth int) {
+	if p == nil || depth > maxTreeDepth {
+		return
+	}
+	if r, ok := p.(Resetter); ok {
+		r.Reset()
+		return
+	}
+	if c, ok := p.(Chain); ok {
+		for _, m := range c.Members() {
+			resetTree(m, depth+1)
+		}
+	}
+}
+
+// primaryName is the Name of the first leaf, following first members of
+// chains.
+func primaryName(p Provider) string {
+	for range maxTreeDepth {
+		c, ok := p.(Chain)
+		if !ok {
+			break
+		}
+		m := c.Members()
+		if len(m) == 0 {
+			break
+		}
+		p = m[0]
+	}
+	return p.Name()
+}
+
+func snapshot(nodes []treeNode) []Stats {
+	s := make([]Stats, len(nodes))
+	for i, n := range nodes {
+		if n.stats != nil {
+			s[i] = n.stats.Stats()
+		}
+	}
+	return s
+}
+
+// tally counts what TagSpace itself saw of the operations of one run. It is
+// safe for simultaneous use by the run's batches.
+type tally struct {
+	prices map[string]Price
+
+	mu         sync.Mutex
+	ops        int
+	opTime     time.Duration
+	served     map[string]*ProviderReport // by Response.Provider
+	failed     map[string]*ProviderReport // by ProviderError.Provider; "" unattributed
+	unpriced   map[string]bool
+	totalCost  float64
+	primary    string
+	primaryOps int
+}
+
+func newTally(prices map[string]Price, primary string) *tally {
+	return &tally{
+		prices: prices, primary: primary,
+		served: map[string]*ProviderReport{}, failed: map[string]*ProviderReport{},
+		unpriced: map[string]bool{},
+	}
+}
+
+// serve records a served operation that took d.
+func (t *tally) serve(resp *Response, d time.Duration) {
+	price, priced := priceOf(t.prices, resp.Model)
+	c := price.cost(resp.Usage)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ops++
+	t.opTime += d
+	if resp.Provider == t.primary {
+		t.primaryOps++
+	}
+	pr := entry(t.served, resp.Provider)
+	pr.Calls++
+	pr.Successes++
+	pr.InputTokens += int64(resp.Usage.InputTokens)
+	pr.OutputTokens += int64(resp.Usage.OutputTokens)
+	pr.CostUSD += c
+	t.totalCost += c
+	if !priced {
+		t.unpriced[resp.Model] = true
+	}
+}
+
+// fail records a failed operation, crediting each provider that a
+// ProviderError in err's tree names.
+func (t *tally) fail(err error) {
+	var pes []*ProviderError
+	collectProviderErrors(err, &pes, 0)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(pes) == 0 {
+		entry(t.failed, "").Errors++
+		return
+	}
+	for _, pe := range pes {
+		pr := entry(t.failed, pe.Provider)
+		pr.Calls++
+		if pe.Kind == KindRateLimited {
+			pr.RateLimited++
+		} else {
+			pr.Errors++
+		}
+	}
+}
+
+func collectProviderErrors(err error, out *[]*ProviderError, depth int) {
+	if err == nil || depth > maxTreeDepth {
+		return
+	}
+	if pe, ok := err.(*ProviderError); ok {
+		*out = append(*out, pe)
+		return
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			collectProviderErrors(e, out, depth+1)
+		}
+	case interface{ Unwrap() error }:
+		collectProviderErrors(u.Unwrap(), out, depth+1)
+	}
+}
+
+func entry(m map[string]*ProviderReport, name string) *ProviderReport {
+	pr := m[name]
+	if pr == nil {
+		pr = &ProviderReport{}
+		m[name] = pr
+	}
+	return pr
+}
+
+func (pr *ProviderReport) add(q *ProviderReport) {
+	pr.Calls += q.Calls
+	pr.Successes += q.Successes
+	pr.RateLimited += q.RateLimited
+	pr.Retries += q.Retries
+	pr.Errors += q.Errors
+	pr.InputTokens += q.InputTokens
+	pr.OutputTokens += q.OutputTokens
+	pr.CostUSD += q.CostUSD
+}
+
+// fill sets the report's operation and provider figures from the tally and
+// the Stats of the tree's nodes before and after the run.
+func (t *tally) fill(rep *Report, nodes []treeNode, before, after []Stats) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rep.Operations = t.ops
+	rep.Primary = t.primary
+	rep.CostUSD = t.totalCost
+	if t.ops > 0 {
+		rep.PrimarySuccessRate = float64(t.primaryOps) / float64(t.ops)
+		rep.FallbackRate = float64(t.ops-t.primaryOps) / float64(t.ops)
+		rep.AvgOpSeconds = t.opTime.Seconds() / float64(t.ops)
+		rep.CostPer100OpsUSD = 100 * t.totalCost / float64(t.ops)
+	}
+	var cd Cooldowns
+	rep.Providers = map[string]*ProviderReport{}
+	bare := map[string]bool{}
+	for i, n := range nodes {
+		name := n.p.Name()
+		pr := entry(rep.Providers, name)
+		if n.stats == nil {
+			// Bare leaves are told apart by name only; count each name once.
+			if bare[name] {
+				continue
+			}
+			bare[name] = true
+			if s := t.served[name]; s != nil {
+				pr.add(s)
+			}
+			if f := t.failed[name]; f != nil {
+				pr.add(f)
+			}
+			// A lone bare provider failed every unattributed call.
+			if f := t.failed[""]; f != nil && len(nodes) == 1 {
+				pr.Calls += f.Errors
+				pr.Errors += f.Errors
+			}
+			continue
+		}
+		d := after[i].Sub(before[i])
+		pr.add(&ProviderReport{
+			Calls: d.Calls, Successes: d.Successes, RateLimited: d.RateLimited,
+			Retries: d.Retries, Errors: d.Errors(),
+			InputTokens: d.InputTokens, OutputTokens: d.OutputTokens,
+		})
+		if s := t.served[name]; s != nil {
+			pr.CostUSD += s.CostUSD
+		}
+		cd.Successes += d.Cooldowns.Successes
+		cd.RateLimit += d.Cooldowns.RateLimit
+		cd.ServerHint += d.Cooldowns.ServerHint
+	}
+	// A provider that served under a name the tree doesn't show still
+	// appears, so that provider figures add up to the operations.
+	for name, s := range t.served {
+		if _, ok := rep.Providers[name]; !ok {
+			rep.Providers[name] = new(ProviderReport)
+			rep.Providers[name].add(s)
+		}
+	}
+	rep.Cooldowns = map[string]int64{
+		"successes": cd.Successes, "rate_limit": cd.RateLimit, "server_hint": cd.ServerHint,
+	}
+	for m := range t.unpriced {
+		rep.UnpricedModels = append(rep.UnpricedModels, m)
+	}
+	slices.Sort(rep.UnpricedModels)
+}
