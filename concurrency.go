@@ -34,7 +34,9 @@ import (
 //     waiting callers get slots in arrival order.
 //   - Retries: rate limits and transient failures are retried up to
 //     [WithMaxRetries] times after a delay documented in backoff.go; a
-//     server hint is a floor for the delay. Permanent failures, exhausted
+//     server hint is a floor for the delay. A retry budget (retrybudget.go)
+//     stops retrying transient failures when most attempts fail, so an
+//     outage is not multiplied by the retries. Permanent failures, exhausted
 //     quotas and cancellation are returned at once. After an exhausted quota
 //     the Limiter fails fast, without sending, until the reported reset (one
 //     minute when none was reported).
@@ -60,6 +62,7 @@ type Limiter struct {
 	inFlight       int
 	waiters        list.List // of *slotWaiter, in arrival order
 	quota          quota
+	budget         retryBudget
 	stats          Stats
 }
 
@@ -96,7 +99,7 @@ func New(p Provider, opts ...Option) (*Limiter, error) {
 	if cfg.rand == nil {
 		cfg.rand = rand.Float64
 	}
-	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, quota: newQuota(cfg.requestsPerMinute)}
+	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, quota: newQuota(cfg.requestsPerMinute), budget: newRetryBudget()}
 	l.log = cfg.logger.With("provider", p.Name())
 	return l, nil
 }
@@ -120,7 +123,7 @@ func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error)
 			return nil, err
 		}
 		resp, err := l.p.Generate(ctx, req)
-		kind, hint := l.finish(ctx, resp, err)
+		kind, hint, budgetLeft := l.finish(ctx, resp, err)
 		if err == nil {
 			if resp.Provider == "" {
 				resp.Provider = l.p.Name()
@@ -131,6 +134,12 @@ func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error)
 			return nil, ctx.Err()
 		}
 		if (kind != KindRateLimited && kind != KindTransient) || attempt >= l.cfg.maxRetries {
+			return nil, err
+		}
+		if kind == KindTransient && !budgetLeft {
+			l.mu.Lock()
+			l.stats.Throttled++
+			l.mu.Unlock()
 			return nil, err
 		}
 		delay := backoffDelay(attempt, l.cfg.baseDelay, l.cfg.maxDelay, l.cfg.jitter, l.cfg.rand(), hint)
@@ -253,9 +262,9 @@ type events struct {
 }
 
 // finish releases the attempt's slot and applies its outcome to the
-// counters, the gate and the slot limit. It returns the failure's kind and
-// the server's retry hint.
-func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, time.Duration) {
+// counters, the gate and the slot limit. It returns the failure's kind, the
+// server's retry hint, and whether the retry budget allows another attempt.
+func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, time.Duration, bool) {
 	var (
 		ev   events
 		kind Kind
@@ -267,6 +276,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 	switch {
 	case err == nil:
 		l.quota.learn(now, resp.RateLimit)
+		l.budget.succeed()
 		l.stats.Successes++
 		l.stats.InputTokens += int64(resp.Usage.InputTokens)
 		l.stats.OutputTokens += int64(resp.Usage.OutputTokens)
@@ -319,6 +329,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 			}
 		case KindTransient:
 			l.stats.Transient++
+			l.budget.fail()
 		case KindQuotaExhausted:
 			l.stats.QuotaExhausted++
 			until := now.Add(quotaRecheck)
@@ -333,6 +344,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 			l.stats.Permanent++
 		}
 	}
+	budgetLeft := l.budget.allow()
 	l.grantLocked()
 	l.mu.Unlock()
 
@@ -348,7 +360,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 	if ev.limit > 0 {
 		l.log.Debug("concurrency", "limit", ev.limit)
 	}
-	return kind, hint
+	return kind, hint, budgetLeft
 }
 
 // extendGateLocked moves the gate to until if that is later, and reports

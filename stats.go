@@ -15,6 +15,9 @@ type Stats struct {
 	Transient, Permanent, QuotaExhausted int64
 	// Canceled counts calls ended by the caller's context.
 	Canceled int64
+	// Throttled counts transient failures not retried because the retry
+	// budget was spent.
+	Throttled int64
 	// Rejected counts calls refused with ErrCooldown or failed fast on an
 	// exhausted quota without being sent.
 	Rejected int64
@@ -48,6 +51,7 @@ func (s Stats) Sub(t Stats) Stats {
 		Transient: s.Transient - t.Transient, Permanent: s.Permanent - t.Permanent,
 		QuotaExhausted: s.QuotaExhausted - t.QuotaExhausted,
 		Canceled:       s.Canceled - t.Canceled, Rejected: s.Rejected - t.Rejected,
+		Throttled: s.Throttled - t.Throttled,
 		Cooldowns: Cooldowns{
 			Successes:  s.Cooldowns.Successes - t.Cooldowns.Successes,
 			RateLimit:  s.Cooldowns.RateLimit - t.Cooldowns.RateLimit,
