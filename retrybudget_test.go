@@ -32,7 +32,7 @@ func TestRetryBudgetBoundsAmplification(t *testing.T) {
 		// Recovery refills the budget: after enough successes a transient
 		// failure is retried again.
 		down.Store(false)
-		for i := 0; i < 60; i++ {
+		for i := 0; i < 70; i++ {
 			call(t, l)
 		}
 		before := p.calls.Load()
