@@ -1,0 +1,207 @@
+// Command tagspace tags a space of items with an LLM under rate limits:
+// Gemini first, OpenAI as fallback, or a built-in emulator of both when no
+// API key is set.
+//
+//	go run ./cmd/tagspace -space euheals
+//	go run ./cmd/tagspace -in items.jsonl -tags tags.txt -out results.jsonl -report report.json
+//
+// Results are JSONL in input order on stdout (or -out); a progress bar (on a
+// terminal) and a summary go to stderr. Exit status: 0 when every item was
+// tagged, 1 when some failed, 2 on bad usage, input or configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/llmlimit/llmlimit"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli is what the command line asked for.
+type cli struct {
+	space, in, tags string
+	out, report     string
+	noCache, debug  bool
+	emulate         bool
+	cacheFile       string
+	geminiModel     string
+	openaiModel     string
+	tuning          []llmlimit.Option // from the flags that mirror TAG_SPACE_*
+	maxWaitSet      bool              // by flag or environment
+	flagSet         map[string]bool
+	progress        bool // draw a progress bar: stderr is a terminal
+}
+
+// usageError is bad usage, input or configuration: exit 2, no call made.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// run is the whole command, callable from tests: env replaces os.Getenv for
+// API keys and base URLs. TAG_SPACE_* settings are read by
+// llmlimit.OptionsFromEnv from the process environment.
+func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	tty := isTerminal(stderr)
+	stderr = &lockedWriter{w: stderr}
+	c, err := parseFlags(args, env, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tagspace: %v\n", err)
+		return exitUsage
+	}
+	c.progress = tty
+	code, err := execute(ctx, c, env, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "tagspace: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	return code
+}
+
+func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli, error) {
+	fs := flag.NewFlagSet("tagspace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &cli{}
+	fs.StringVar(&c.space, "space", "", "built-in space to tag: "+strings.Join(builtinSpaces(), ", "))
+	fs.StringVar(&c.in, "in", "", "JSONL file of items, one {\"id\",\"text\"} object a line")
+	fs.StringVar(&c.tags, "tags", "", "vocabulary file for -in, one tag a line (default: free tagging)")
+	fs.StringVar(&c.out, "out", "", "write results JSONL here instead of stdout")
+	fs.StringVar(&c.report, "report", "", "write the run's report as JSON here")
+	fs.BoolVar(&c.noCache, "no-cache", false, "don't use or persist the cache")
+	fs.StringVar(&c.cacheFile, "cache-file", "", "cache file (default: <user cache dir>/llmlimit/<space>.cache)")
+	fs.BoolVar(&c.debug, "debug", false, "print the structured logs on stderr")
+	fs.BoolVar(&c.emulate, "emulate", false, "use the built-in emulator even when API keys are set")
+	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model (default "+llmlimit.DefaultGeminiModel+")")
+	fs.StringVar(&c.openaiModel, "openai-model", "", "OpenAI model (default "+llmlimit.DefaultOpenAIModel+")")
+	values := make(map[string]*string, len(tuningFlags))
+	for _, t := range tuningFlags {
+		values[t.flag] = fs.String(t.flag, "", t.usage+" ("+t.env+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: tagspace (-space NAME | -in ITEMS.jsonl [-tags TAGS.txt]) [flags]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	c.flagSet = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.flagSet[f.Name] = true })
+	switch {
+	case c.space == "" && c.in == "":
+		return nil, usagef("one of -space or -in is required (built-in spaces: %s)", strings.Join(builtinSpaces(), ", "))
+	case c.space != "" && c.in != "":
+		return nil, usagef("-space and -in are mutually exclusive")
+	case c.tags != "" && c.in == "":
+		return nil, usagef("-tags needs -in: built-in spaces carry their own vocabulary")
+	case c.noCache && c.cacheFile != "":
+		return nil, usagef("-no-cache and -cache-file are mutually exclusive")
+	}
+	opts, err := tuningOptions(c.flagSet, values, env)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	c.tuning = opts
+	c.maxWaitSet = c.flagSet["max-wait"] || strings.TrimSpace(env("TAG_SPACE_MAX_WAIT")) != ""
+	return c, nil
+}
+
+// loadSpace reads the space the command line names.
+func loadSpace(c *cli) (llmlimit.Space, error) {
+	if c.space != "" {
+		s, err := builtinSpace(c.space)
+		if err != nil {
+			return s, usageError{err}
+		}
+		return s, nil
+	}
+	f, err := os.Open(c.in)
+	if err != nil {
+		return llmlimit.Space{}, usageError{err}
+	}
+	defer f.Close()
+	items, err := readItems(f)
+	if err != nil {
+		return llmlimit.Space{}, usagef("%s: %w", c.in, err)
+	}
+	s := llmlimit.Space{Name: spaceName(c.in), Items: items}
+	if c.tags != "" {
+		tf, err := os.Open(c.tags)
+		if err != nil {
+			return s, usageError{err}
+		}
+		defer tf.Close()
+		if s.Tags, err = readTags(tf); err != nil {
+			return s, usagef("%s: %w", c.tags, err)
+		}
+	}
+	return s, nil
+}
+
+// spaceName names a space read from a file after the file, so its cache
+// file is found again on the next run.
+func spaceName(path string) string {
+	base := filepath.Base(path)
+	if name := strings.TrimSuffix(base, filepath.Ext(base)); name != "" && name != "." {
+		return name
+	}
+	return "items"
+}
+
+// isTerminal reports whether w is a terminal, where a progress bar helps
+// rather than litters a log file.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// lockedWriter serialises writes from the logger and the progress bar,
+// which run on the batches' goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/llmlimit/llmlimit"
+	"github.com/llmlimit/llmlimit/llmtest"
+)
+
+// output is a destination opened before the run: stdout, or a temporary
+// file beside path that commit renames into place, so an interrupted run
+// never leaves half a file where a complete one was.
+type output struct {
+	w    io.Writer
+	f    *os.File
+	path string
+	done bool
+}
+
+// createOutput opens path for writing; "" means stdout (or nothing when
+// stdout is nil).
+func createOutput(path string, stdout io.Writer) (*output, error) {
+	if path == "" {
+		return &output{w: stdout}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return &output{w: f, f: f, path: path}, nil
+}
+
+func (o *output) enabled() bool { return o.w != nil }
+
+func (o *output) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+// commit puts a file in place; a no-op for stdout.
+func (o *output) commit() error {
+	if o.f == nil || o.done {
+		return nil
+	}
+	o.done = true
+	if err := o.f.Chmod(0o644); err != nil {
+		o.f.Close()
+		os.Remove(o.f.Name())
+		return err
+	}
+	if err := o.f.Close(); err != nil {
+		os.Remove(o.f.Name())
+		return err
+	}
+	if err := os.Rename(o.f.Name(), o.path); err != nil {
+		os.Remove(o.f.Name())
+		return err
+	}
+	return nil
+}
+
+// abort removes an uncommitted file.
+func (o *output) abort() {
+	if o.f == nil || o.done {
+		return
+	}
+	o.done = true
+	o.f.Close()
+	os.Remove(o.f.Name())
+}
+
+// resultLine is one line of the results JSONL. A tagged item has tags,
+// provider ("" when it came from the cache) and cached; a failed one has
+// only error.
+type resultLine struct {
+	ID       string    `json:"id"`
+	Tags     *[]string `json:"tags,omitempty"`
+	Provider *string   `json:"provider,omitempty"`
+	Cached   *bool     `json:"cached,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+func newResultLine(r llmlimit.Result) resultLine {
+	if r.Err != nil {
+		return resultLine{ID: r.ID, Error: r.Err.Error()}
+	}
+	tags := r.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return resultLine{ID: r.ID, Tags: &tags, Provider: &r.Provider, Cached: &r.Cached}
+}
+
+// writeResults writes one JSON line per result, in the order given (input
+// order, as Report.Results holds them).
+func writeResults(w io.Writer, results []llmlimit.Result) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for _, r := range results {
+		if err := enc.Encode(newResultLine(r)); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// reportJSON is the -report file: the library's Report (snake_case keys)
+// plus, in emulator mode, what the emulator itself counted, so the two can
+// be compared.
+type reportJSON struct {
+	*llmlimit.Report
+	Emulator map[string]emulatorCounts `json:"emulator,omitempty"`
+}
+
+type emulatorCounts struct {
+	Requests      int `json:"requests"`
+	Successes     int `json:"successes"`
+	RateLimited   int `json:"rate_limited"`
+	QuotaExceeded int `json:"quota_exceeded"`
+	ServerErrors  int `json:"server_errors"`
+	Unauthorized  int `json:"unauthorized"`
+}
+
+func countsOf(a llmtest.APICounters) emulatorCounts {
+	return emulatorCounts{a.Requests, a.Successes, a.RateLimited, a.QuotaExceeded, a.ServerErrors, a.Unauthorized}
+}
+
+func writeReport(w io.Writer, r *llmlimit.Report, e *llmtest.Emulator) error {
+	rj := reportJSON{Report: r}
+	if e != nil {
+		c := e.Counters()
+		rj.Emulator = map[string]emulatorCounts{"gemini": countsOf(c.Gemini), "openai": countsOf(c.OpenAI)}
+	}
+	if rj.Cooldowns == nil {
+		rj.Cooldowns = map[string]int64{}
+	}
+	if rj.Providers == nil {
+		rj.Providers = map[string]*llmlimit.ProviderReport{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rj)
+}
+
+// writeSummary prints the run's figures as two tables on stderr.
+func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nspace\t%s\n", r.Space)
+	fmt.Fprintf(tw, "items\t%d\n", r.Items)
+	fmt.Fprintf(tw, "tagged\t%d\n", r.Tagged)
+	fmt.Fprintf(tw, "failed\t%d\n", r.Failed)
+	fmt.Fprintf(tw, "cached\t%d\n", r.Cached)
+	fmt.Fprintf(tw, "operations\t%d\n", r.Operations)
+	fmt.Fprintf(tw, "primary success rate\t%.1f%%\n", 100*r.PrimarySuccessRate)
+	fmt.Fprintf(tw, "fallback rate\t%.1f%%\n", 100*r.FallbackRate)
+	fmt.Fprintf(tw, "cache hit rate\t%.1f%%\n", 100*r.CacheHitRate)
+	fmt.Fprintf(tw, "avg s/op\t%.2f\n", r.AvgOpSeconds)
+	fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
+	fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
+	fmt.Fprintf(tw, "elapsed\t%.1fs\n", r.ElapsedSeconds)
+	tw.Flush()
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\nprovider\tcalls\tsuccesses\t429s\tretries\terrors\tin tokens\tout tokens\tcost\t\n")
+	for _, name := range providerOrder(r, pl) {
+		p := r.Providers[name]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t$%.6f\t\n", name, p.Calls, p.Successes,
+			p.RateLimited, p.Retries, p.Errors, p.InputTokens, p.OutputTokens, p.CostUSD)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ncooldowns: successes %d, rate_limit %d, server_hint %d\n",
+		r.Cooldowns["successes"], r.Cooldowns["rate_limit"], r.Cooldowns["server_hint"])
+	if pl.emulator != nil {
+		c := pl.emulator.Counters()
+		fmt.Fprintf(w, "emulator served: gemini %d requests (%d answered 429), openai %d requests (%d answered 429)\n",
+			c.Gemini.Requests, c.Gemini.RateLimited+c.Gemini.QuotaExceeded,
+			c.OpenAI.Requests, c.OpenAI.RateLimited+c.OpenAI.QuotaExceeded)
+	}
+}
+
+// providerOrder lists the report's providers in fallback order, then any
+// others by name.
+func providerOrder(r *llmlimit.Report, pl *pipeline) []string {
+	var names []string
+	for _, n := range pl.names {
+		if _, ok := r.Providers[n]; ok && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	var rest []string
+	for n := range r.Providers {
+		if !slices.Contains(names, n) {
+			rest = append(rest, n)
+		}
+	}
+	slices.Sort(rest)
+	return append(names, rest...)
+}
