@@ -1,0 +1,263 @@
+package llmtest
+
+import (
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// API configures one emulated API. The zero value accepts any key, has no
+// quota, no latency and injects no failure, and its 429s carry retry hints.
+type API struct {
+	// Key is the API key every request must carry; "" accepts any key, or
+	// none.
+	Key string
+	// RequestsPerWindow is the fixed-window request quota; 0 is unlimited.
+	RequestsPerWindow int
+	// Window is the quota window; 0 means one minute.
+	Window time.Duration
+	// Phase shifts the window boundaries to start - Phase + k·Window, so a
+	// run can begin anywhere inside a window.
+	Phase time.Duration
+	// PerDay caps the requests admitted per day (24 h from the emulator's
+	// start, then every 24 h); 0 is unlimited.
+	PerDay int
+	// NoRetryHint leaves the retry hints out of 429s: Gemini's RetryInfo
+	// detail and "Please retry in" sentence, OpenAI's retry-after and
+	// retry-after-ms headers.
+	NoRetryHint bool
+	// Latency, when not nil, is called for every admitted request with the
+	// emulator's random source; the reply is sent after that long.
+	Latency func(r *rand.Rand) time.Duration
+	// ServerErrorRate is the share of requests answered 500.
+	ServerErrorRate float64
+	// UnavailableUntil makes every request that arrives before
+	// start + UnavailableUntil fail with 503: an outage, then recovery.
+	UnavailableUntil time.Duration
+	// MalformedRate is the share of 200 replies whose model text is not
+	// valid JSON (cut off halfway, as when a model runs out of tokens).
+	MalformedRate float64
+	// DropRate is the share of 200 batch replies that omit one item.
+	DropRate float64
+	// InsufficientQuota makes OpenAI answer every request with 429
+	// insufficient_quota, as for an account without credit. Gemini ignores
+	// it.
+	InsufficientQuota bool
+}
+
+// Config configures an [Emulator].
+type Config struct {
+	Gemini, OpenAI API
+	// Seed seeds the emulator's random source (latency, injected failures):
+	// given the same order of requests, a run is reproducible.
+	Seed int64
+}
+
+// Counters counts what an [Emulator] served, per API.
+type Counters struct {
+	Gemini, OpenAI APICounters
+}
+
+// APICounters counts what one emulated API served.
+type APICounters struct {
+	Requests      int // every HTTP request received for this API
+	Successes     int // 200 replies, malformed and dropped ones included
+	RateLimited   int // 429s of the per-window quota
+	QuotaExceeded int // 429s of the per-day cap or insufficient_quota
+	ServerErrors  int // 5xx replies
+	Unauthorized  int // requests with a missing or wrong key
+	Malformed     int // 200 replies whose model text is not valid JSON
+	Dropped       int // 200 replies that omitted an item
+	InputTokens   int // prompt tokens of 200 replies
+	OutputTokens  int // reply tokens of 200 replies
+}
+
+// Received is one request as the emulator read it, for tests that check
+// what a provider sends. It never holds the API key.
+type Received struct {
+	// API is "gemini" or "openai".
+	API   string
+	Model string
+	// System is the system instruction (Gemini systemInstruction, OpenAI
+	// system or developer messages).
+	System string
+	// Prompt is the user text (Gemini contents, OpenAI user messages),
+	// parts joined by newlines.
+	Prompt string
+	// ResponseFormat is Gemini's generationConfig.responseMimeType or
+	// OpenAI's response_format.type; "" when not set.
+	ResponseFormat string
+	// Schema is the JSON schema the request asked the reply to follow, or
+	// nil.
+	Schema          map[string]any
+	MaxOutputTokens int
+	Temperature     *float64
+}
+
+// Emulator is an http.Handler that emulates the Gemini generateContent and
+// OpenAI chat completions endpoints well enough for the real SDK clients:
+// API keys, a fixed-window quota and a daily cap per API, 429 bodies and
+// headers shaped like the real ones, injected 5xx, outages, malformed and
+// incomplete replies, latency and token usage. Batch prompts are answered by
+// [Answer].
+//
+// Each request is checked in this order: route, key, body, (OpenAI)
+// insufficient_quota, outage (503), injected 500, daily cap, window quota.
+// Quotas are counted when a request arrives; a 429 consumes no quota. An
+// admitted request is answered after its latency, or not at all when its
+// context ends first.
+//
+// An Emulator is safe for simultaneous use by multiple goroutines. Its clock
+// is time.Now, so inside a testing/synctest bubble (through [Emulator.Transport])
+// windows, outages and latency run in virtual time.
+type Emulator struct {
+	start time.Time
+
+	mu       sync.Mutex
+	cfg      Config
+	rng      *rand.Rand
+	gemini   apiState
+	openai   apiState
+	seq      int
+	received []Received
+}
+
+// NewEmulator returns an emulator whose clock starts now.
+func NewEmulator(cfg Config) *Emulator {
+	seed := uint64(cfg.Seed)
+	return &Emulator{
+		start: time.Now(),
+		cfg:   cfg,
+		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}
+}
+
+// Counters returns what the emulator has served so far.
+func (e *Emulator) Counters() Counters {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Counters{Gemini: e.gemini.counters, OpenAI: e.openai.counters}
+}
+
+// Received returns the requests read so far, in arrival order.
+func (e *Emulator) Received() []Received {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Received(nil), e.received...)
+}
+
+// Update changes the configuration under the emulator's lock, for example
+// to start an outage mid-run. Quota counts and the clock carry over.
+func (e *Emulator) Update(f func(*Config)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f(&e.cfg)
+}
+
+// maxBody bounds a request body; real APIs reject far smaller ones.
+const maxBody = 20 << 20
+
+// ServeHTTP answers POST /v1beta/models/{model}:generateContent (Gemini) and
+// POST /v1/chat/completions (OpenAI); anything else is a 404.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var wire apiWire
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/v1beta/models/"):
+		model, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1beta/models/"), ":generateContent")
+		if !ok || model == "" || strings.Contains(model, "/") {
+			writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Method not found.")
+			return
+		}
+		wire = &geminiWire{model: model}
+	case r.URL.Path == "/v1/chat/completions":
+		wire = &openaiWire{}
+	default:
+		http.Error(w, "llmtest: no such endpoint", http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodPost {
+		wire.writeBadRequest(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		wire.writeBadRequest(w, http.StatusBadRequest, "Could not read the request body.")
+		return
+	}
+	rec, perr := wire.parse(body)
+
+	d := e.admit(r, wire, rec, perr)
+	if d.outcome != outOK {
+		wire.writeRefusal(w, d)
+		return
+	}
+	if err := sleep(r.Context(), d.latency); err != nil {
+		return
+	}
+	text, malformed, dropped := reply(rec.Prompt, d)
+	in, out := tokens(rec.System)+tokens(rec.Prompt), tokens(text)
+	e.mu.Lock()
+	c := e.state(wire.name())
+	c.counters.Successes++
+	if malformed {
+		c.counters.Malformed++
+	}
+	if dropped {
+		c.counters.Dropped++
+	}
+	c.counters.InputTokens += in
+	c.counters.OutputTokens += out
+	e.mu.Unlock()
+	wire.writeSuccess(w, d, text, in, out)
+}
+
+// apiWire is what differs between the two APIs: reading a request and the
+// shape of every reply.
+type apiWire interface {
+	name() string
+	apiKey(r *http.Request) (key string, present bool)
+	parse(body []byte) (Received, error)
+	writeBadRequest(w http.ResponseWriter, status int, msg string)
+	writeRefusal(w http.ResponseWriter, d decision)
+	writeSuccess(w http.ResponseWriter, d decision, text string, in, out int)
+}
+
+func (e *Emulator) state(api string) *apiState {
+	if api == "gemini" {
+		return &e.gemini
+	}
+	return &e.openai
+}
+
+// admit applies the checks in order and counts the request, all under the
+// lock so that concurrent requests see one consistent quota.
+func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error) decision {
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	st := e.state(wire.name())
+	st.counters.Requests++
+	api := e.cfg.Gemini
+	if wire.name() == "openai" {
+		api = e.cfg.OpenAI
+	}
+	d := decision{seq: e.seq, model: rec.Model}
+	if key, present := wire.apiKey(r); api.Key != "" && key != api.Key {
+		st.counters.Unauthorized++
+		d.outcome = outBadKey
+		if !present {
+			d.outcome = outNoKey
+		}
+		return d
+	}
+	if perr != nil {
+		d.outcome, d.message = outBadRequest, perr.Error()
+		return d
+	}
+	e.received = append(e.received, rec)
+	return st.decide(d, api, e.start, now, e.rng, wire.name() == "openai")
+}
