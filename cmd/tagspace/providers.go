@@ -56,6 +56,10 @@ var emulatorConfig = func() llmtest.Config {
 	}
 }
 
+// onEmulator is told about every emulator the command starts; tests read
+// its counters through it.
+var onEmulator = func(*llmtest.Emulator) {}
+
 // emulatorMaxWait is the wait budget in emulator mode unless TAG_SPACE_MAX_WAIT
 // or -max-wait says otherwise: short, so that a Gemini cooldown sends work
 // to OpenAI instead of stalling the demo.
@@ -78,6 +82,7 @@ func buildPipeline(ctx context.Context, c *cli, env func(string) string, opts []
 	if c.emulate || (geminiKey == "" && openaiKey == "") {
 		cfg := emulatorConfig()
 		pl.emulator = llmtest.NewEmulator(cfg)
+		onEmulator(pl.emulator)
 		srv := httptest.NewServer(pl.emulator)
 		pl.close = srv.Close
 		geminiKey, openaiKey = cfg.Gemini.Key, cfg.OpenAI.Key
