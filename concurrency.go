@@ -44,25 +44,28 @@ import (
 //     the budget at the gate or in a backoff fails at once with [ErrCooldown].
 //
 // Use one Limiter per provider, model and API key: its state is that quota's
-// state. The zero value is not usable; call [New]. A Limiter is safe for
+// state. Replicas sharing one quota share the gate, the cooldown counters
+// and pacing through [WithState]. The zero value is not usable; call [New]. A Limiter is safe for
 // simultaneous use by multiple goroutines.
 type Limiter struct {
 	p   Provider
 	cfg config
 	log *slog.Logger
 
+	// local is the private state: the only one, or the fallback while a
+	// shared state (WithState) fails.
+	local  *MemoryState
+	shared State
+
 	mu             sync.Mutex
-	pausedUntil    time.Time
 	exhaustedUntil time.Time
 	exhaustedErr   error
-	successes      int // toward the success cooldown
-	rateLimits     int // consecutive 429s
 	streak         int // successes since the slot limit last changed
 	limit          int
 	inFlight       int
 	waiters        list.List // of *slotWaiter, in arrival order
-	quota          quota
 	budget         retryBudget
+	sharedDownAt   time.Time // when the shared state last failed; zero when healthy
 	stats          Stats
 }
 
@@ -99,7 +102,7 @@ func New(p Provider, opts ...Option) (*Limiter, error) {
 	if cfg.rand == nil {
 		cfg.rand = rand.Float64
 	}
-	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, quota: newQuota(cfg.requestsPerMinute), budget: newRetryBudget()}
+	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, local: NewMemoryState(), shared: cfg.state, budget: newRetryBudget()}
 	l.log = cfg.logger.With("provider", p.Name())
 	return l, nil
 }
@@ -158,85 +161,91 @@ func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error)
 	}
 }
 
-// acquire waits at the gate and for a slot, then counts the attempt. On
-// failure it holds no slot.
+// acquire takes a slot and then asks the state whether the attempt may
+// start: the gate and the quota are checked by whoever holds a slot, so a
+// start is counted against the quota when it really happens. When the
+// answer is to wait, the slot is given back for the wait. On failure
+// acquire holds no slot.
 func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			l.countCanceled()
 			return err
 		}
-		l.mu.Lock()
-		now := time.Now()
-		if now.Before(l.exhaustedUntil) {
-			l.stats.Rejected++
-			until, cause := l.exhaustedUntil, l.exhaustedErr
-			l.mu.Unlock()
-			return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
-				l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
+		if err := l.takeSlot(ctx); err != nil {
+			return err
 		}
-		wait := max(l.pausedUntil.Sub(now), l.quota.wait(now))
-		if wait > 0 {
-			if l.cfg.maxWait > 0 && wait > l.cfg.maxWait {
-				l.stats.Rejected++
-				l.mu.Unlock()
-				return &cooldownError{provider: l.p.Name(), wait: wait, cause: last}
-			}
-			l.mu.Unlock()
-			wait += time.Duration(l.cfg.rand() * float64(gateStagger))
-			if err := sleep(ctx, wait); err != nil {
-				l.countCanceled()
-				return err
-			}
-			continue
+		wait, err := l.admit(ctx)
+		if err != nil {
+			l.releaseSlot()
+			l.countCanceled()
+			return err
 		}
-		if l.inFlight < l.limit && l.waiters.Len() == 0 {
-			l.inFlight++
-			l.startLocked(now, attempt)
+		if wait <= 0 {
+			l.mu.Lock()
+			l.stats.Calls++
+			if attempt > 0 {
+				l.stats.Retries++
+			}
 			l.mu.Unlock()
 			return nil
 		}
-		w := &slotWaiter{ready: make(chan struct{})}
-		elem := l.waiters.PushBack(w)
-		l.mu.Unlock()
-
-		select {
-		case <-w.ready:
-		case <-ctx.Done():
+		l.releaseSlot()
+		if l.cfg.maxWait > 0 && wait > l.cfg.maxWait {
 			l.mu.Lock()
-			if w.granted {
-				l.inFlight--
-				l.grantLocked()
-			} else {
-				l.waiters.Remove(elem)
-			}
-			l.stats.Canceled++
+			l.stats.Rejected++
 			l.mu.Unlock()
-			return ctx.Err()
+			return &cooldownError{provider: l.p.Name(), wait: wait, cause: last}
 		}
-		l.mu.Lock()
-		now = time.Now()
-		if now.Before(l.pausedUntil) || l.quota.wait(now) > 0 {
-			// The gate closed, or the quota ran out, while we queued: give
-			// the slot back and wait like everyone else.
-			l.inFlight--
-			l.grantLocked()
-			l.mu.Unlock()
-			continue
+		wait += time.Duration(l.cfg.rand() * float64(gateStagger))
+		if err := sleep(ctx, wait); err != nil {
+			l.countCanceled()
+			return err
 		}
-		l.startLocked(now, attempt)
-		l.mu.Unlock()
-		return nil
 	}
 }
 
-// startLocked records an attempt starting at now.
-func (l *Limiter) startLocked(now time.Time, attempt int) {
-	l.quota.take(now)
-	l.stats.Calls++
-	if attempt > 0 {
-		l.stats.Retries++
+// takeSlot fails fast on an exhausted quota, then waits for a slot.
+func (l *Limiter) takeSlot(ctx context.Context) error {
+	l.mu.Lock()
+	if now := time.Now(); now.Before(l.exhaustedUntil) {
+		l.stats.Rejected++
+		until, cause := l.exhaustedUntil, l.exhaustedErr
+		l.mu.Unlock()
+		return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
+			l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
 	}
+	if l.inFlight < l.limit && l.waiters.Len() == 0 {
+		l.inFlight++
+		l.mu.Unlock()
+		return nil
+	}
+	w := &slotWaiter{ready: make(chan struct{})}
+	elem := l.waiters.PushBack(w)
+	l.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		if w.granted {
+			l.inFlight--
+			l.grantLocked()
+		} else {
+			l.waiters.Remove(elem)
+		}
+		l.stats.Canceled++
+		l.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (l *Limiter) releaseSlot() {
+	l.mu.Lock()
+	l.inFlight--
+	l.grantLocked()
+	l.mu.Unlock()
 }
 
 func (l *Limiter) countCanceled() {
@@ -255,46 +264,30 @@ func (l *Limiter) grantLocked() {
 	}
 }
 
-// events are what finish decided under the lock, logged after it.
-type events struct {
-	successPause, rateLimitPause, hintPause time.Duration
-	limit                                   int // new slot limit, or 0
-}
-
 // finish releases the attempt's slot and applies its outcome to the
-// counters, the gate and the slot limit. It returns the failure's kind, the
+// counters, the state and the slot limit. It returns the failure's kind, the
 // server's retry hint, and whether the retry budget allows another attempt.
 func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, time.Duration, bool) {
 	var (
-		ev   events
-		kind Kind
-		hint time.Duration
+		kind     Kind
+		hint     time.Duration
+		newLimit int
+		outcome  = Outcome{Rules: l.rules()}
 	)
 	l.mu.Lock()
 	l.inFlight--
-	now := time.Now()
 	switch {
 	case err == nil:
-		l.quota.learn(now, resp.RateLimit)
+		outcome.Success, outcome.RateLimit = true, resp.RateLimit
 		l.budget.succeed()
 		l.stats.Successes++
 		l.stats.InputTokens += int64(resp.Usage.InputTokens)
 		l.stats.OutputTokens += int64(resp.Usage.OutputTokens)
-		l.rateLimits = 0
-		if l.cfg.successesPerCooldown > 0 && l.cfg.successCooldown > 0 {
-			l.successes++
-			if l.successes >= l.cfg.successesPerCooldown {
-				l.successes = 0
-				l.stats.Cooldowns.Successes++
-				l.extendGateLocked(now.Add(l.cfg.successCooldown))
-				ev.successPause = l.cfg.successCooldown
-			}
-		}
 		l.streak++
 		if l.streak >= growAfter && l.limit < l.cfg.maxConcurrency {
 			l.limit++
 			l.streak = 0
-			ev.limit = l.limit
+			newLimit = l.limit
 		}
 	case ctx.Err() != nil:
 		kind = KindCanceled
@@ -309,32 +302,21 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 		hint = retryAfterOf(err)
 		switch kind {
 		case KindRateLimited:
-			l.quota.learn(now, rateLimitOf(err))
+			outcome.RateLimited, outcome.RetryAfter, outcome.RateLimit = true, hint, rateLimitOf(err)
 			l.stats.RateLimited++
 			l.streak = 0
 			if half := max(1, l.limit/2); half != l.limit {
 				l.limit = half
-				ev.limit = half
-			}
-			if hint > 0 && l.extendGateLocked(now.Add(hint)) {
-				l.stats.Cooldowns.ServerHint++
-				ev.hintPause = hint
-			}
-			l.rateLimits++
-			if l.cfg.rateLimitsPerCooldown > 0 && l.cfg.rateLimitCooldown > 0 && l.rateLimits >= l.cfg.rateLimitsPerCooldown {
-				l.rateLimits = 0
-				l.stats.Cooldowns.RateLimit++
-				l.extendGateLocked(now.Add(l.cfg.rateLimitCooldown))
-				ev.rateLimitPause = l.cfg.rateLimitCooldown
+				newLimit = half
 			}
 		case KindTransient:
 			l.stats.Transient++
 			l.budget.fail()
 		case KindQuotaExhausted:
 			l.stats.QuotaExhausted++
-			until := now.Add(quotaRecheck)
+			until := time.Now().Add(quotaRecheck)
 			if hint > 0 {
-				until = now.Add(hint)
+				until = time.Now().Add(hint)
 			}
 			if until.After(l.exhaustedUntil) {
 				l.exhaustedUntil = until
@@ -348,29 +330,38 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 	l.grantLocked()
 	l.mu.Unlock()
 
-	if ev.successPause > 0 {
-		l.log.Info("cooldown", "cause", "successes", "pause", ev.successPause)
+	if outcome.Success || outcome.RateLimited {
+		fired := l.record(ctx, outcome)
+		if fired != (Cooldowns{}) {
+			l.mu.Lock()
+			l.stats.Cooldowns.Successes += fired.Successes
+			l.stats.Cooldowns.RateLimit += fired.RateLimit
+			l.stats.Cooldowns.ServerHint += fired.ServerHint
+			l.mu.Unlock()
+		}
+		if fired.Successes > 0 {
+			l.log.Info("cooldown", "cause", "successes", "pause", outcome.Rules.SuccessCooldown)
+		}
+		if fired.ServerHint > 0 {
+			l.log.Info("cooldown", "cause", "server_hint", "pause", hint)
+		}
+		if fired.RateLimit > 0 {
+			l.log.Warn("cooldown", "cause", "rate_limit", "pause", outcome.Rules.RateLimitCooldown)
+		}
 	}
-	if ev.hintPause > 0 {
-		l.log.Info("cooldown", "cause", "server_hint", "pause", ev.hintPause)
-	}
-	if ev.rateLimitPause > 0 {
-		l.log.Warn("cooldown", "cause", "rate_limit", "pause", ev.rateLimitPause)
-	}
-	if ev.limit > 0 {
-		l.log.Debug("concurrency", "limit", ev.limit)
+	if newLimit > 0 {
+		l.log.Debug("concurrency", "limit", newLimit)
 	}
 	return kind, hint, budgetLeft
 }
 
-// extendGateLocked moves the gate to until if that is later, and reports
-// whether it moved.
-func (l *Limiter) extendGateLocked(until time.Time) bool {
-	if until.After(l.pausedUntil) {
-		l.pausedUntil = until
-		return true
+func (l *Limiter) rules() CooldownRules {
+	return CooldownRules{
+		SuccessesPerCooldown:  l.cfg.successesPerCooldown,
+		SuccessCooldown:       l.cfg.successCooldown,
+		RateLimitsPerCooldown: l.cfg.rateLimitsPerCooldown,
+		RateLimitCooldown:     l.cfg.rateLimitCooldown,
 	}
-	return false
 }
 
 // Reset starts a new run: it zeroes the success and consecutive-429 counters
@@ -378,9 +369,7 @@ func (l *Limiter) extendGateLocked(until time.Time) bool {
 // [Resetter]. The gate, the slot limit and [Stats] are left alone: they
 // describe the quota, not the run.
 func (l *Limiter) Reset() {
-	l.mu.Lock()
-	l.successes, l.rateLimits = 0, 0
-	l.mu.Unlock()
+	l.withState(context.Background(), func(ctx context.Context, s State) error { return s.Reset(ctx) })
 	l.log.Info("counters reset")
 	if r, ok := l.p.(Resetter); ok {
 		r.Reset()
@@ -394,14 +383,6 @@ func (l *Limiter) Stats() Stats {
 	s := l.stats
 	s.ConcurrencyLimit = l.limit
 	return s
-}
-
-// PausedUntil returns the instant the cooldown gate opens; it is in the past
-// when the gate is open.
-func (l *Limiter) PausedUntil() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.pausedUntil
 }
 
 // sleep waits for d or until ctx is done, whichever is first.

@@ -37,7 +37,7 @@ func TestSuccessCooldownPausesEveryCaller(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := l.PausedUntil().Sub(start); got != 5*time.Second {
+		if got := l.local.PausedUntil().Sub(start); got != 5*time.Second {
 			t.Fatalf("gate after 12 successes: %v ahead, want 5s", got)
 		}
 		var wg sync.WaitGroup
@@ -85,7 +85,7 @@ func TestRateLimitCooldown(t *testing.T) {
 				for range tt.outcomes {
 					call(t, l)
 				}
-				got := l.PausedUntil().Sub(start)
+				got := l.local.PausedUntil().Sub(start)
 				if tt.wantGate == 0 && got > 0 || tt.wantGate > 0 && got != tt.wantGate {
 					t.Fatalf("gate %v ahead, want %v", got, tt.wantGate)
 				}
@@ -230,9 +230,9 @@ func TestMaxWait(t *testing.T) {
 			for i := 0; i < 12; i++ {
 				call(t, l)
 			}
-			l.mu.Lock()
-			l.extendGateLocked(time.Now().Add(10 * time.Second))
-			l.mu.Unlock()
+			l.local.mu.Lock()
+			l.local.extendGate(time.Now().Add(10 * time.Second))
+			l.local.mu.Unlock()
 			start := time.Now()
 			err := call(t, l)
 			if !errors.Is(err, ErrCooldown) || time.Since(start) != 0 {
@@ -322,9 +322,9 @@ func TestCancellation(t *testing.T) {
 		setup func(l *Limiter, p *stubProvider)
 	}{
 		{"at the gate", func(l *Limiter, p *stubProvider) {
-			l.mu.Lock()
-			l.extendGateLocked(time.Now().Add(time.Hour))
-			l.mu.Unlock()
+			l.local.mu.Lock()
+			l.local.extendGate(time.Now().Add(time.Hour))
+			l.local.mu.Unlock()
 		}},
 		{"waiting for a slot", func(l *Limiter, p *stubProvider) {
 			l.mu.Lock()

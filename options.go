@@ -61,6 +61,7 @@ type config struct {
 	jitter                Jitter
 	maxWait               time.Duration
 	requestsPerMinute     int
+	state                 State
 
 	// TagSpace.
 	batchSize    int
@@ -191,6 +192,13 @@ func WithMaxWait(d time.Duration) Option { return func(c *config) { c.maxWait = 
 // requests per minute (TAG_SPACE_REQUESTS_PER_MINUTE). 0, the default, learns
 // the quota from the server's replies instead.
 func WithRequestsPerMinute(n int) Option { return func(c *config) { c.requestsPerMinute = n } }
+
+// WithState makes the Limiter keep its cooldown gate, cooldown counters and
+// quota pacing in s, shared with every other Limiter given the same s (for
+// example in other replicas, through package redisstate). The default is a
+// private [MemoryState]. Give each Limiter of one quota the same State and
+// each quota its own.
+func WithState(s State) Option { return func(c *config) { c.state = s } }
 
 // WithBatchSize sets how many items TagSpace sends in one call
 // (TAG_SPACE_BATCH_SIZE, default 5).

@@ -20,7 +20,7 @@ import "time"
 //     window (or, past their wait budget, fail fast to a fallback), and when
 //     it opens they may use all of it at once.
 //
-// quota has no lock of its own: the Limiter's mutex guards it.
+// quota has no lock of its own: [MemoryState]'s mutex guards it.
 type quota struct {
 	// Sliding log, a ring of the last rpm start times.
 	rpm    int
@@ -38,12 +38,15 @@ type quota struct {
 // claimed windows are treated as unknown.
 const minWindow = time.Second
 
-func newQuota(rpm int) quota {
-	q := quota{rpm: rpm}
+// setRPM sets the known rate; a change starts a new log.
+func (q *quota) setRPM(rpm int) {
+	if q.rpm == rpm {
+		return
+	}
+	q.rpm, q.starts, q.next = rpm, nil, 0
 	if rpm > 0 {
 		q.starts = make([]time.Time, 0, rpm)
 	}
-	return q
 }
 
 // roll moves the learned window forward to the one containing now.

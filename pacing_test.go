@@ -114,9 +114,9 @@ func TestLearnedWindowMakesLongWaitsFailFast(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &windowServer{limit: 2, window: time.Minute, start: time.Now(), counts: map[int64]int{}}
 		l := newTestLimiter(t, srv, WithMaxWait(10*time.Second), WithMaxRetries(0))
-		l.mu.Lock()
-		l.quota.learn(time.Now(), &RateLimit{Limit: 2, Remaining: 2, Reset: time.Minute, Window: time.Minute})
-		l.mu.Unlock()
+		l.local.mu.Lock()
+		l.local.quota.learn(time.Now(), &RateLimit{Limit: 2, Remaining: 2, Reset: time.Minute, Window: time.Minute})
+		l.local.mu.Unlock()
 		call(t, l)
 		call(t, l)
 		start := time.Now()

@@ -18,6 +18,9 @@ type Stats struct {
 	// Throttled counts transient failures not retried because the retry
 	// budget was spent.
 	Throttled int64
+	// StateErrors counts failed calls to a shared State (WithState), each
+	// answered by the Limiter's private state instead.
+	StateErrors int64
 	// Rejected counts calls refused with ErrCooldown or failed fast on an
 	// exhausted quota without being sent.
 	Rejected int64

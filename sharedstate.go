@@ -1,0 +1,84 @@
+package llmlimit
+
+import (
+	"context"
+	"time"
+)
+
+const (
+	// stateTimeout bounds every call to a shared State, so that a hung store
+	// can't hang callers.
+	stateTimeout = 250 * time.Millisecond
+	// stateRetry is how long the Limiter keeps to its private state after
+	// the shared one failed, before it tries the shared one again.
+	stateRetry = time.Second
+)
+
+// admit asks the state whether an attempt may start now. It returns an error
+// only when ctx is done.
+func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
+	var wait time.Duration
+	err := l.withState(ctx, func(ctx context.Context, s State) (err error) {
+		wait, err = s.Admit(ctx, l.cfg.requestsPerMinute)
+		return err
+	})
+	return wait, err
+}
+
+// record applies an outcome to the state; the caller's cancellation does not
+// stop it, since the outcome happened.
+func (l *Limiter) record(ctx context.Context, o Outcome) Cooldowns {
+	var fired Cooldowns
+	l.withState(context.WithoutCancel(ctx), func(ctx context.Context, s State) (err error) {
+		fired, err = s.Record(ctx, o)
+		return err
+	})
+	return fired
+}
+
+// withState runs f on the shared state when there is one and it is
+// healthy, and on the private state otherwise or when the shared one fails.
+// It returns an error only when ctx is done.
+func (l *Limiter) withState(ctx context.Context, f func(context.Context, State) error) error {
+	if l.shared != nil && l.sharedUsable() {
+		sctx, cancel := context.WithTimeout(ctx, stateTimeout)
+		err := f(sctx, l.shared)
+		cancel()
+		if err == nil {
+			l.sharedHealthy()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.sharedFailed(err)
+	}
+	return f(ctx, l.local)
+}
+
+func (l *Limiter) sharedUsable() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sharedDownAt.IsZero() || time.Since(l.sharedDownAt) >= stateRetry
+}
+
+func (l *Limiter) sharedHealthy() {
+	l.mu.Lock()
+	recovered := !l.sharedDownAt.IsZero()
+	l.sharedDownAt = time.Time{}
+	l.mu.Unlock()
+	if recovered {
+		l.log.Info("shared state recovered")
+	}
+}
+
+func (l *Limiter) sharedFailed(err error) {
+	l.mu.Lock()
+	first := l.sharedDownAt.IsZero()
+	l.sharedDownAt = time.Now()
+	l.stats.StateErrors++
+	l.mu.Unlock()
+	if first {
+		l.log.Warn("shared state failed, limiting locally", "error", err.Error())
+	}
+}
