@@ -1,0 +1,82 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+)
+
+// goodMatrix returns summaries, two runs each, that meet every goal.
+func goodMatrix() []Summary {
+	var sums []Summary
+	for _, s := range Scenarios() {
+		for _, p := range Policies(s) {
+			m := Metrics{Scenario: s.Name, Policy: p.Name, Operations: 300, PrimaryBoundShare: 1,
+				PrimaryShare: 1, GoodputAttainable: 1, MakespanSeconds: 300, P50Seconds: 3}
+			switch {
+			case p.Name == "seed-v2":
+				m.PrimaryShare, m.FallbackShare, m.RateLimitedPerOp, m.P50Seconds = 0.9, 0.1, 1.5, 10
+				if s.GeminiPerDay > 0 {
+					m.PerDayViolations = 500
+				}
+			case p.Name == "llmlimit-wait10s":
+				m.PrimaryShare, m.FallbackShare, m.PrimaryBoundShare, m.MakespanSeconds = 0.5, 0.5, 0.5, 200
+			}
+			if s.Outage > 0 {
+				m.PrimaryShare, m.FallbackShare = 0.7, 0.3
+			}
+			a, b := m, m
+			a.Seed, b.Seed = 1, 2
+			sums = append(sums, Summarize([]Metrics{a, b}))
+		}
+	}
+	return sums
+}
+
+func TestCheckGoals(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(m *Metrics) // applied to the second run of the matching summaries
+		match  string           // scenario/policy prefix to mutate
+		want   string           // substring of an error expected; "" for none at all
+	}{
+		{"all met", nil, "", ""},
+		{"an item lost", func(m *Metrics) { m.ItemsLost = 1 }, "3-under-quota/seed-v2", "1 items lost"},
+		{"an item mistagged", func(m *Metrics) { m.Mistagged = 2 }, "5-outage-60s/llmlimit", "2 mistagged"},
+		{"llmlimit 429s", func(m *Metrics) { m.RateLimitedPerOp = 0.1 }, "1-15rpm/llmlimit-wait60s", "429s per operation, want <= 0.01"},
+		{"paced 429 in one run", func(m *Metrics) { m.RateLimitedPerOp = 0.003 }, "2-60rpm/llmlimit-rpm", "want 0 when paced"},
+		{"below the bound", func(m *Metrics) { m.PrimaryShare, m.GoodputAttainable = 0.9, 0.99 }, "2-60rpm/llmlimit-rpm", "below the bound"},
+		{"goodput", func(m *Metrics) { m.GoodputAttainable = 0.9 }, "1-15rpm/llmlimit-rpm", "attainable quota"},
+		{"p50 not lower", func(m *Metrics) { m.P50Seconds = 30 }, "1-15rpm/llmlimit-wait60s", "not lower than seed-v2"},
+		{"seed too polite", func(m *Metrics) { m.RateLimitedPerOp = 0 }, "1-15rpm/seed-v2", "expected the seed above 1"},
+		{"under quota", func(m *Metrics) { m.PrimaryShare, m.FallbackShare = 0.98, 0.02 }, "3-under-quota/llmlimit-rpm", "under quota"},
+		{"per-day retried", func(m *Metrics) { m.PerDayViolations = 1 }, "4-daily-cap/llmlimit", "after a per-day 429"},
+		{"no outage fallback", func(m *Metrics) { m.PrimaryShare, m.FallbackShare = 1, 0 }, "5-outage-60s/seed-v2", "fallback served nothing"},
+		{"frontier", func(m *Metrics) { m.MakespanSeconds = 900 }, "2-60rpm/llmlimit-wait10s", "does not trade"},
+		{"unserved operation", func(m *Metrics) { m.FallbackShare = 0 }, "5-outage-60s/llmlimit", "of the operations served"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sums := goodMatrix()
+			for i, s := range sums {
+				if tt.mutate != nil && s.Scenario+"/"+s.Policy == tt.match {
+					runs := append([]Metrics(nil), s.Runs...)
+					tt.mutate(&runs[1])
+					sums[i] = Summarize(runs)
+				}
+			}
+			errs := CheckGoals(sums)
+			if tt.want == "" {
+				for _, e := range errs {
+					t.Errorf("unexpected: %v", e)
+				}
+				return
+			}
+			for _, e := range errs {
+				if strings.HasPrefix(e.Error(), tt.match) && strings.Contains(e.Error(), tt.want) {
+					return
+				}
+			}
+			t.Errorf("errors %v, want one from %s containing %q", errs, tt.match, tt.want)
+		})
+	}
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package sim
+
+// raceEnabled is set when the race detector is on; the matrix then runs
+// fewer seeds.
+const raceEnabled = true

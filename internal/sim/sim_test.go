@@ -1,0 +1,93 @@
+package sim
+
+import (
+	"bytes"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"testing"
+	"testing/synctest"
+)
+
+// seedCount is how many seeds each scenario and policy runs:
+// LLMLIMIT_SIM_SEEDS, else 20, or 3 under -short or the race detector, which
+// slows the pipeline several times over.
+func seedCount(t *testing.T) int {
+	if v := os.Getenv("LLMLIMIT_SIM_SEEDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("LLMLIMIT_SIM_SEEDS=%q: want a positive integer", v)
+		}
+		return n
+	}
+	if testing.Short() || raceEnabled {
+		return 3
+	}
+	return 20
+}
+
+// TestScenarios runs the matrix of issue 5, prints the table (with -v),
+// writes the JSON to $LLMLIMIT_SIM_JSON when set, and checks the goals.
+func TestScenarios(t *testing.T) {
+	// The runs allocate a lot and keep little; fewer collections make the
+	// matrix markedly faster.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	seeds := seedCount(t)
+
+	type cell struct {
+		s    Scenario
+		p    Policy
+		runs []Metrics
+	}
+	var cells []*cell
+	t.Run("matrix", func(t *testing.T) {
+		for _, s := range Scenarios() {
+			for _, p := range Policies(s) {
+				c := &cell{s: s, p: p}
+				cells = append(cells, c)
+				t.Run(s.Name+"/"+p.Name, func(t *testing.T) {
+					t.Parallel()
+					for seed := range uint64(seeds) {
+						synctest.Test(t, func(t *testing.T) {
+							m, err := RunOnce(t.Context(), s, p, seed+1)
+							if err != nil {
+								t.Fatal(err)
+							}
+							c.runs = append(c.runs, m)
+						})
+					}
+				})
+			}
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	sums := make([]Summary, len(cells))
+	for i, c := range cells {
+		sums[i] = Summarize(c.runs)
+	}
+
+	var table bytes.Buffer
+	if err := WriteTable(&table, sums); err != nil {
+		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		os.Stdout.Write(table.Bytes())
+	}
+	if path := os.Getenv("LLMLIMIT_SIM_JSON"); path != "" {
+		var b bytes.Buffer
+		if err := WriteJSON(&b, sums); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range CheckGoals(sums) {
+		t.Error(e)
+	}
+	if t.Failed() && !testing.Verbose() {
+		t.Log("\n" + table.String())
+	}
+}
