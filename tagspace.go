@@ -181,7 +181,7 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	r := &run{
 		t: t, items: s.Items, vocab: vocab, keyer: newKeyer(vocab),
 		results: make([]Result, len(s.Items)), settled: make([]bool, len(s.Items)),
-		tally: newTally(t.prices, primaryName(t.p)),
+		tally: newTally(t.prices, primaryName(t.p)), schema: prompt.Schema(),
 	}
 	r.progress.Total = len(s.Items)
 	t.cfg.logger.Info("run start", "space", s.Name, "items", len(s.Items), "batch_size", t.cfg.batchSize,
@@ -244,6 +244,8 @@ type run struct {
 	vocab []string
 	keyer keyer
 	tally *tally
+	// schema is shared by the run's requests; providers only read it.
+	schema map[string]any
 
 	// cbMu serializes callbacks, so that progress never goes backwards;
 	// mu guards the results and is never held while calling out.
@@ -365,7 +367,7 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 		Model:      r.t.cfg.model,
 		System:     prompt.System,
 		Prompt:     prompt.Build(items, r.vocab),
-		JSONSchema: prompt.Schema(),
+		JSONSchema: r.schema,
 	}
 	begin := time.Now()
 	resp, err := r.t.p.Generate(ctx, req)

@@ -161,8 +161,8 @@ func stripFence(s string) string {
 		if info := strings.TrimSpace(inner[:i]); info == "" || isWord(info) {
 			inner = inner[i+1:]
 		}
-	} else if strings.HasPrefix(inner, "json") {
-		inner = inner[len("json"):]
+	} else {
+		inner = strings.TrimPrefix(inner, "json")
 	}
 	return strings.TrimSpace(inner)
 }
