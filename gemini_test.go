@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -368,5 +370,61 @@ func TestGeminiNil(t *testing.T) {
 	}
 	if g.Name() != "gemini" || g.model != DefaultGeminiModel {
 		t.Errorf("Name %q model %q", g.Name(), g.model)
+	}
+}
+
+// readWire reads a recorded reply from testdata/wire, with its .headers
+// file when there is one.
+func readWire(t *testing.T, name string, status int) wireReply {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", "wire", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	if hb, err := os.ReadFile(filepath.Join("testdata", "wire", name+".headers")); err == nil {
+		for _, line := range strings.Split(string(hb), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+			}
+		}
+	}
+	return wireReply{status: status, body: string(body), header: h}
+}
+
+// The recorded real-shaped bodies classify as DESIGN.md says.
+func TestGeminiRecordedWire(t *testing.T) {
+	tests := []struct {
+		file    string
+		status  int
+		kind    Kind
+		retry   time.Duration
+		quotaID string
+		limit   int
+	}{
+		{"gemini_429_per_minute", 429, KindRateLimited, 27 * time.Second, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", 15},
+		{"gemini_429_per_day", 429, KindQuotaExhausted, 42 * time.Second, "GenerateRequestsPerDayPerProjectPerModel-FreeTier", 250},
+		{"gemini_500", 500, KindTransient, 0, "", 0},
+		{"gemini_503", 503, KindTransient, 0, "", 0},
+		{"gemini_400_api_key_invalid", 400, KindPermanent, 0, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := newTestGemini(t, &fakeWire{replies: []wireReply{readWire(t, tt.file, tt.status)}}, "").Generate(context.Background(), &Request{Prompt: "p"})
+			var pe *ProviderError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v", err)
+			}
+			if pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry || pe.QuotaID != tt.quotaID {
+				t.Errorf("got %+v", pe)
+			}
+			if tt.limit > 0 && (pe.RateLimit == nil || pe.RateLimit.Limit != tt.limit) {
+				t.Errorf("RateLimit = %+v, want limit %d", pe.RateLimit, tt.limit)
+			}
+		})
+	}
+	resp, err := newTestGemini(t, &fakeWire{replies: []wireReply{readWire(t, "gemini_success", 200)}}, "").Generate(context.Background(), &Request{Prompt: "p"})
+	if err != nil || !json.Valid([]byte(resp.Text)) || resp.Usage.InputTokens == 0 {
+		t.Errorf("success: %+v, %v", resp, err)
 	}
 }

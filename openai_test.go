@@ -2,6 +2,7 @@ package llmlimit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -340,5 +341,40 @@ func TestOpenAICanceled(t *testing.T) {
 	var pe *ProviderError
 	if _, err := newTestOpenAI(w, "").Generate(context.Background(), nil); !errors.As(err, &pe) || pe.Kind != KindPermanent {
 		t.Errorf("nil request: %v", err)
+	}
+}
+
+// The recorded real-shaped bodies and headers classify as DESIGN.md says.
+func TestOpenAIRecordedWire(t *testing.T) {
+	tests := []struct {
+		file   string
+		status int
+		kind   Kind
+		retry  time.Duration
+		rl     *RateLimit
+	}{
+		{"openai_429_rate_limit", 429, KindRateLimited, 120 * time.Millisecond, &RateLimit{Limit: 500, Remaining: 0, Reset: 120 * time.Millisecond, Window: time.Minute}},
+		{"openai_insufficient_quota", 429, KindQuotaExhausted, 0, nil},
+		{"openai_500", 500, KindTransient, 0, nil},
+		{"openai_401_invalid_api_key", 401, KindPermanent, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := newTestOpenAI(&fakeWire{replies: []wireReply{readWire(t, tt.file, tt.status)}}, "").Generate(context.Background(), &Request{Prompt: "p"})
+			var pe *ProviderError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v", err)
+			}
+			if pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry {
+				t.Errorf("got %+v", pe)
+			}
+			if (pe.RateLimit == nil) != (tt.rl == nil) || (pe.RateLimit != nil && *pe.RateLimit != *tt.rl) {
+				t.Errorf("RateLimit = %+v, want %+v", pe.RateLimit, tt.rl)
+			}
+		})
+	}
+	resp, err := newTestOpenAI(&fakeWire{replies: []wireReply{readWire(t, "openai_success", 200)}}, "").Generate(context.Background(), &Request{Prompt: "p"})
+	if err != nil || !json.Valid([]byte(resp.Text)) || resp.RateLimit == nil || resp.RateLimit.Remaining != 499 {
+		t.Errorf("success: %+v, %v", resp, err)
 	}
 }
