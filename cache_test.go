@@ -229,3 +229,36 @@ func TestLRUCacheConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzLRUCacheLoad feeds Load arbitrary files: it never panics, and either
+// fails leaving the cache unchanged or adds only well-formed entries.
+func FuzzLRUCacheLoad(f *testing.F) {
+	key := CacheKey(nil, "x")
+	f.Add(fmt.Sprintf(`{"format":"llmlimit-cache","version":1,"protocol":%q,"entries":[{"key":%q,"tags":["a"]}]}`, prompt.Version, key))
+	f.Add(`{"format":"llmlimit-cache","version":1,"protocol":"tagspace/v1","entries":null}`)
+	f.Add(`{"entries":[{"key":"zz","tags":[""]}]}`)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, content string) {
+		path := filepath.Join(t.TempDir(), "c.cache")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := NewLRUCache(8)
+		c.Add("keep", []string{"me"})
+		if err := c.Load(path); err != nil {
+			if c.Len() != 1 {
+				t.Fatalf("failed Load changed the cache: Len %d", c.Len())
+			}
+			return
+		}
+		for _, k := range c.c.Keys() {
+			if k == "keep" {
+				continue
+			}
+			tags, _ := c.c.Peek(k)
+			if (cacheEntry{Key: k, Tags: tags}).check() != nil {
+				t.Fatalf("Load accepted entry %q %q", k, tags)
+			}
+		}
+	})
+}
