@@ -309,6 +309,11 @@ func TestE2EGeminiRetryDelay(t *testing.T) {
 		if _, err := l.Generate(t.Context(), batchRequest(e2eItems, nil)); err != nil {
 			t.Fatal(err)
 		}
+		// What the server says, seen through the bare provider.
+		var pe *llmlimit.ProviderError
+		if _, err := x.gemini.Generate(t.Context(), batchRequest(e2eItems, nil)); !errors.As(err, &pe) || pe.RetryAfter != 26*time.Second {
+			t.Fatalf("bare provider: %v, want a 429 with retryDelay 26s", err)
+		}
 		start := time.Now()
 		resp, err := l.Generate(t.Context(), batchRequest(e2eItems, nil))
 		if err != nil {
@@ -320,7 +325,7 @@ func TestE2EGeminiRetryDelay(t *testing.T) {
 		if resp.Provider != "gemini" {
 			t.Errorf("served by %q", resp.Provider)
 		}
-		if c := x.emu.Counters().Gemini; c.Requests != 3 || c.RateLimited != 1 || c.Successes != 2 {
+		if c := x.emu.Counters().Gemini; c.Requests != 4 || c.RateLimited != 2 || c.Successes != 2 {
 			t.Errorf("emulator counters %+v", c)
 		}
 		if s := l.Stats(); s.RateLimited != 1 || s.Retries != 1 || s.Cooldowns.ServerHint != 1 {
