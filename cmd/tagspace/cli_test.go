@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -382,4 +383,35 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestCanceled checks an interrupted run still writes one line per item,
+// in input order, marks what was not done with the context's error, and
+// exits 1.
+func TestCanceled(t *testing.T) {
+	dir := t.TempDir()
+	items, tags := writeSpace(t, dir, smallItems, smallTags)
+	out := filepath.Join(dir, "out.jsonl")
+	for _, name := range llmlimit.EnvVars {
+		t.Setenv(name, "")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr strings.Builder
+	code := run(ctx, []string{"-in", items, "-tags", tags, "-no-cache", "-out", out, "-emulate"}, func(string) string { return "" }, &stdout, &stderr)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailed, stderr.String())
+	}
+	results := readResults(t, out)
+	if len(results) != len(smallItems) {
+		t.Fatalf("%d results, want %d", len(results), len(smallItems))
+	}
+	for i, res := range results {
+		if res["id"] != smallItems[i].ID || !strings.Contains(fmt.Sprint(res["error"]), "context canceled") {
+			t.Errorf("result %d = %v, want %s failed with context canceled", i, res, smallItems[i].ID)
+		}
+	}
+	if !strings.Contains(stderr.String(), "run stopped: context canceled") {
+		t.Errorf("stderr does not say the run stopped:\n%s", stderr.String())
+	}
 }
