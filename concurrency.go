@@ -208,12 +208,14 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 // takeSlot fails fast on an exhausted quota, then waits for a slot.
 func (l *Limiter) takeSlot(ctx context.Context) error {
 	l.mu.Lock()
-	if now := time.Now(); now.Before(l.exhaustedUntil) {
-		l.stats.Rejected++
-		until, cause := l.exhaustedUntil, l.exhaustedErr
-		l.mu.Unlock()
-		return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
-			l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
+	if !l.exhaustedUntil.IsZero() {
+		if now := time.Now(); now.Before(l.exhaustedUntil) {
+			l.stats.Rejected++
+			until, cause := l.exhaustedUntil, l.exhaustedErr
+			l.mu.Unlock()
+			return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
+				l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
+		}
 	}
 	if l.inFlight < l.limit && l.waiters.Len() == 0 {
 		l.inFlight++

@@ -17,6 +17,10 @@ const (
 // admit asks the state whether an attempt may start now. It returns an error
 // only when ctx is done.
 func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
+	if l.shared == nil {
+		// The common case, without the closure's allocation.
+		return l.local.Admit(ctx, l.cfg.requestsPerMinute)
+	}
 	var wait time.Duration
 	err := l.withState(ctx, func(ctx context.Context, s State) (err error) {
 		wait, err = s.Admit(ctx, l.cfg.requestsPerMinute)
@@ -28,6 +32,10 @@ func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
 // record applies an outcome to the state; the caller's cancellation does not
 // stop it, since the outcome happened.
 func (l *Limiter) record(ctx context.Context, o Outcome) Cooldowns {
+	if l.shared == nil {
+		fired, _ := l.local.Record(ctx, o)
+		return fired
+	}
 	var fired Cooldowns
 	l.withState(context.WithoutCancel(ctx), func(ctx context.Context, s State) (err error) {
 		fired, err = s.Record(ctx, o)

@@ -88,20 +88,24 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 	r := o.Rules
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := time.Now()
 	switch {
 	case o.Success:
-		m.quota.learn(now, o.RateLimit)
+		// time.Now is most of an uncontended call's cost: read it only
+		// when something needs it.
+		if o.RateLimit != nil {
+			m.quota.learn(time.Now(), o.RateLimit)
+		}
 		m.rateLimits = 0
 		if r.SuccessesPerCooldown > 0 && r.SuccessCooldown > 0 {
 			m.successes++
 			if m.successes >= r.SuccessesPerCooldown {
 				m.successes = 0
-				m.extendGate(now.Add(r.SuccessCooldown))
+				m.extendGate(time.Now().Add(r.SuccessCooldown))
 				fired.Successes = 1
 			}
 		}
 	case o.RateLimited:
+		now := time.Now()
 		m.quota.learn(now, o.RateLimit)
 		if o.RetryAfter > 0 && m.extendGate(now.Add(o.RetryAfter)) {
 			fired.ServerHint = 1
