@@ -60,7 +60,7 @@ type config struct {
 	maxDelay              time.Duration
 	jitter                Jitter
 	maxWait               time.Duration
-	requestsPerMinute     int
+	rate                  Rate
 	state                 State
 
 	// TagSpace.
@@ -136,8 +136,12 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: jitter %d: unknown", c.jitter)
 	case c.maxWait < 0:
 		return fmt.Errorf("llmlimit: max wait %s: must not be negative", c.maxWait)
-	case c.requestsPerMinute < 0:
-		return fmt.Errorf("llmlimit: requests per minute %d: must not be negative", c.requestsPerMinute)
+	case c.rate.Requests < 0:
+		return fmt.Errorf("llmlimit: requests per minute %d: must not be negative", c.rate.Requests)
+	case c.rate.Requests > 0 && c.rate.Per <= 0:
+		return fmt.Errorf("llmlimit: request rate per %s: must be positive", c.rate.Per)
+	case c.rate.Requests > 1<<20:
+		return fmt.Errorf("llmlimit: request rate %d: more than %d", c.rate.Requests, 1<<20)
 	}
 	return nil
 }
@@ -191,7 +195,18 @@ func WithMaxWait(d time.Duration) Option { return func(c *config) { c.maxWait = 
 // WithRequestsPerMinute paces the starts of calls to a known quota of n
 // requests per minute (TAG_SPACE_REQUESTS_PER_MINUTE). 0, the default, learns
 // the quota from the server's replies instead.
-func WithRequestsPerMinute(n int) Option { return func(c *config) { c.requestsPerMinute = n } }
+func WithRequestsPerMinute(n int) Option { return WithRequestRate(Rate{Requests: n, Per: time.Minute}) }
+
+// WithRequestRate paces the starts of calls to a known quota of r.Requests
+// per r.Per, for quotas counted over other windows than a minute. The zero
+// Rate turns pacing to a known quota off.
+func WithRequestRate(r Rate) Option { return func(c *config) { c.rate = r } }
+
+// Rate is a request quota: Requests per Per.
+type Rate struct {
+	Requests int
+	Per      time.Duration
+}
 
 // WithState makes the Limiter keep its cooldown gate, cooldown counters and
 // quota pacing in s, shared with every other Limiter given the same s (for

@@ -31,13 +31,13 @@ func TestOptionsFromEnv(t *testing.T) {
 	want.cacheEnabled, want.cacheSize = false, 50
 	want.successesPerCooldown, want.successCooldown = 0, 2*time.Second
 	want.rateLimitsPerCooldown, want.rateLimitCooldown = 5, time.Minute
-	want.maxRetries, want.maxWait, want.requestsPerMinute = 1, 30*time.Second, 15
+	want.maxRetries, want.maxWait, want.rate = 1, 30*time.Second, Rate{15, time.Minute}
 	c.logger, want.logger = nil, nil
 	if c.concurrency != want.concurrency || c.maxConcurrency != want.maxConcurrency || c.batchSize != want.batchSize ||
 		c.cacheEnabled != want.cacheEnabled || c.cacheSize != want.cacheSize ||
 		c.successesPerCooldown != want.successesPerCooldown || c.successCooldown != want.successCooldown ||
 		c.rateLimitsPerCooldown != want.rateLimitsPerCooldown || c.rateLimitCooldown != want.rateLimitCooldown ||
-		c.maxRetries != want.maxRetries || c.maxWait != want.maxWait || c.requestsPerMinute != want.requestsPerMinute {
+		c.maxRetries != want.maxRetries || c.maxWait != want.maxWait || c.rate != want.rate {
 		t.Fatalf("config from env:\n got %+v\nwant %+v", c, want)
 	}
 }

@@ -22,8 +22,8 @@ import "time"
 //
 // quota has no lock of its own: [MemoryState]'s mutex guards it.
 type quota struct {
-	// Sliding log, a ring of the last rpm start times.
-	rpm    int
+	// Sliding log, a ring of the last rate.Requests start times.
+	rate   Rate
 	starts []time.Time
 	next   int
 
@@ -38,14 +38,14 @@ type quota struct {
 // claimed windows are treated as unknown.
 const minWindow = time.Second
 
-// setRPM sets the known rate; a change starts a new log.
-func (q *quota) setRPM(rpm int) {
-	if q.rpm == rpm {
+// setRate sets the known rate; a change starts a new log.
+func (q *quota) setRate(r Rate) {
+	if q.rate == r {
 		return
 	}
-	q.rpm, q.starts, q.next = rpm, nil, 0
-	if rpm > 0 {
-		q.starts = make([]time.Time, 0, rpm)
+	q.rate, q.starts, q.next = r, nil, 0
+	if r.Requests > 0 {
+		q.starts = make([]time.Time, 0, r.Requests)
 	}
 }
 
@@ -66,9 +66,9 @@ func (q *quota) roll(now time.Time) {
 // wait returns how long from now until a start is allowed, or 0.
 func (q *quota) wait(now time.Time) time.Duration {
 	var d time.Duration
-	if q.rpm > 0 && len(q.starts) == q.rpm {
+	if n := q.rate.Requests; n > 0 && len(q.starts) == n {
 		// The oldest start in the ring is the one at next.
-		d = q.starts[q.next].Add(time.Minute).Sub(now)
+		d = q.starts[q.next].Add(q.rate.Per).Sub(now)
 	}
 	q.roll(now)
 	if q.limit > 0 && q.used >= q.limit {
@@ -79,12 +79,12 @@ func (q *quota) wait(now time.Time) time.Duration {
 
 // take records a start at now. Call it only when wait(now) is 0.
 func (q *quota) take(now time.Time) {
-	if q.rpm > 0 {
-		if len(q.starts) < q.rpm {
+	if n := q.rate.Requests; n > 0 {
+		if len(q.starts) < n {
 			q.starts = append(q.starts, now)
 		} else {
 			q.starts[q.next] = now
-			q.next = (q.next + 1) % q.rpm
+			q.next = (q.next + 1) % n
 		}
 	}
 	if q.limit > 0 {

@@ -19,11 +19,11 @@ const (
 func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
 	if l.shared == nil {
 		// The common case, without the closure's allocation.
-		return l.local.Admit(ctx, l.cfg.requestsPerMinute)
+		return l.local.Admit(ctx, l.cfg.rate)
 	}
 	var wait time.Duration
 	err := l.withState(ctx, func(ctx context.Context, s State) (err error) {
-		wait, err = s.Admit(ctx, l.cfg.requestsPerMinute)
+		wait, err = s.Admit(ctx, l.cfg.rate)
 		return err
 	})
 	return wait, err

@@ -34,11 +34,11 @@ func (f *flakyState) fail(ctx context.Context) error {
 	return nil
 }
 
-func (f *flakyState) Admit(ctx context.Context, rpm int) (time.Duration, error) {
+func (f *flakyState) Admit(ctx context.Context, rate Rate) (time.Duration, error) {
 	if err := f.fail(ctx); err != nil {
 		return 0, err
 	}
-	return f.MemoryState.Admit(ctx, rpm)
+	return f.MemoryState.Admit(ctx, rate)
 }
 
 func (f *flakyState) Record(ctx context.Context, o Outcome) (Cooldowns, error) {

@@ -23,9 +23,9 @@ import (
 type State interface {
 	// Admit decides whether an attempt may start now. It returns 0 and
 	// counts the start against the quota, or how long to wait for the gate
-	// or the quota, counting nothing. rpm is the known requests-per-minute
-	// quota, or 0.
-	Admit(ctx context.Context, rpm int) (time.Duration, error)
+	// or the quota, counting nothing. rate is the known request quota
+	// ([WithRequestRate]), or the zero Rate.
+	Admit(ctx context.Context, rate Rate) (time.Duration, error)
 	// Record applies an attempt's outcome and returns the cooldowns it set:
 	// each field of the result is 1 when that cause moved the gate.
 	Record(ctx context.Context, o Outcome) (Cooldowns, error)
@@ -70,11 +70,11 @@ type MemoryState struct {
 func NewMemoryState() *MemoryState { return &MemoryState{} }
 
 // Admit implements [State].
-func (m *MemoryState) Admit(_ context.Context, rpm int) (time.Duration, error) {
+func (m *MemoryState) Admit(_ context.Context, rate Rate) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
-	m.quota.setRPM(rpm)
+	m.quota.setRate(rate)
 	if wait := max(m.pausedUntil.Sub(now), m.quota.wait(now)); wait > 0 {
 		return wait, nil
 	}
