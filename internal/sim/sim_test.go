@@ -10,8 +10,9 @@ import (
 )
 
 // seedCount is how many seeds each scenario and policy runs:
-// LLMLIMIT_SIM_SEEDS, else 20, or 3 under -short or the race detector, which
-// slows the pipeline several times over.
+// LLMLIMIT_SIM_SEEDS, else 20; 3 under -short; 2 under the race detector,
+// which slows the pipeline about eightfold and is there to find races, not
+// to measure.
 func seedCount(t *testing.T) int {
 	if v := os.Getenv("LLMLIMIT_SIM_SEEDS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -20,7 +21,10 @@ func seedCount(t *testing.T) int {
 		}
 		return n
 	}
-	if testing.Short() || raceEnabled {
+	switch {
+	case raceEnabled:
+		return 2
+	case testing.Short():
 		return 3
 	}
 	return 20

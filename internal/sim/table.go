@@ -70,10 +70,12 @@ func Summarize(runs []Metrics) Summary {
 func (s Summary) Mean(key string) float64 { return s.Stats[key].Mean }
 
 // tableNote explains the columns; it heads every table.
-const tableNote = `T = makespan; bound = most of the operations the primary could serve in T (quota × windows overlapped, per-day cap);
-primary/fallback = share of operations served by Gemini/OpenAI; 429/op = Gemini 429s per operation; goodput = Gemini
-successes / (quota × windows); attainable = Gemini successes / min(operations, quota × windows); op s = T / operations; p50/p99 = operation latency (Generate through the Fallback);
-$/100 ops = emulator tokens × list prices; lost = items without tags. Each cell: mean ±95% interval over seeds.
+const tableNote = `T = makespan; bound = most of the operations the primary could serve in T
+  (quota × windows overlapped, per-day cap); primary/fallback = share of operations served by Gemini/OpenAI;
+  429/op = Gemini 429s per operation; goodput = Gemini successes / (quota × windows); attainable = Gemini
+  successes / min(operations, quota × windows); op s = T / operations; p50/p99 = operation latency (Generate
+  through the Fallback); $/100 ops = emulator tokens × list prices; lost = items without tags.
+  Each cell: mean ±95% interval over seeds.
 `
 
 // WriteTable prints summaries as one table per scenario, in the order given.
