@@ -53,6 +53,7 @@ func TestBadInput(t *testing.T) {
 		{"tags without in", []string{"-space", "euheals", "-tags", emptyTags}, nil, "-tags needs -in"},
 		{"stray argument", []string{"-in", good, "extra"}, nil, `unexpected argument "extra"`},
 		{"unwritable out", []string{"-in", good, "-out", filepath.Join(dir, "no", "such", "dir", "out.jsonl")}, nil, "cannot write"},
+		{"cache file is a directory", []string{"-in", good, "-cache-file", dir}, nil, "not a regular file"},
 		{"unwritable report", []string{"-in", good, "-out", out, "-report", filepath.Join(dir, "no", "report.json")}, nil, "cannot write"},
 	}
 	for _, keys := range []bool{false, true} {

@@ -41,6 +41,10 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 		return exitUsage, usageError{err}
 	}
 	cachePath, err := c.cachePath(space.Name)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage, err
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tagspace: cache not persisted: %v\n", err)
 	}
@@ -146,7 +150,17 @@ func (c *cli) cachePath(space string) (string, error) {
 	case c.noCache:
 		return "", nil
 	case c.cacheFile != "":
-		return c.cacheFile, nil
+		// The cache is saved by rename, which would replace a device
+		// (-cache-file /dev/null) or a symlink; resolve links and refuse
+		// anything but a regular file.
+		path := c.cacheFile
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			path = real
+		}
+		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+			return "", usagef("-cache-file %s: not a regular file (use -no-cache to skip the cache)", c.cacheFile)
+		}
+		return path, nil
 	}
 	dir, err := os.UserCacheDir()
 	if err != nil {

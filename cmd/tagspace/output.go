@@ -14,21 +14,38 @@ import (
 	"github.com/llmlimit/llmlimit/llmtest"
 )
 
-// output is a destination opened before the run: stdout, or a temporary
-// file beside path that commit renames into place, so an interrupted run
+// output is a destination opened before the run: stdout; a device or pipe
+// such as /dev/null, written in place; or, for a regular file, a temporary
+// file beside it that commit renames into place, so an interrupted run
 // never leaves half a file where a complete one was.
 type output struct {
-	w    io.Writer
-	f    *os.File
-	path string
-	done bool
+	w      io.Writer
+	f      *os.File
+	path   string // rename target; "" when f is written in place
+	closed bool
 }
 
 // createOutput opens path for writing; "" means stdout (or nothing when
-// stdout is nil).
+// stdout is nil). A symlink is followed, so the link stays and its target
+// gets the content.
 func createOutput(path string, stdout io.Writer) (*output, error) {
 	if path == "" {
 		return &output{w: stdout}, nil
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		// Renaming over a device would replace it with a file (as root,
+		// -out /dev/null would destroy /dev/null), so write in place.
+		if fi.IsDir() {
+			return nil, fmt.Errorf("cannot write %s: is a directory", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cannot write %s: %w", path, err)
+		}
+		return &output{w: f, f: f}, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -43,10 +60,13 @@ func (o *output) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // commit puts a file in place; a no-op for stdout.
 func (o *output) commit() error {
-	if o.f == nil || o.done {
+	if o.f == nil || o.closed {
 		return nil
 	}
-	o.done = true
+	o.closed = true
+	if o.path == "" {
+		return o.f.Close()
+	}
 	if err := o.f.Chmod(0o644); err != nil {
 		o.f.Close()
 		os.Remove(o.f.Name())
@@ -63,14 +83,16 @@ func (o *output) commit() error {
 	return nil
 }
 
-// abort removes an uncommitted file.
+// abort removes an uncommitted temporary file.
 func (o *output) abort() {
-	if o.f == nil || o.done {
+	if o.f == nil || o.closed {
 		return
 	}
-	o.done = true
+	o.closed = true
 	o.f.Close()
-	os.Remove(o.f.Name())
+	if o.path != "" {
+		os.Remove(o.f.Name())
+	}
 }
 
 // resultLine is one line of the results JSONL. A tagged item has tags,
