@@ -29,7 +29,8 @@ type Request struct {
 	// Prompt is the user message.
 	Prompt string
 	// JSONSchema, when non-nil, asks for structured JSON output matching
-	// this JSON Schema.
+	// this JSON Schema. Callers may share one map between requests, so
+	// providers must treat it as read-only.
 	JSONSchema map[string]any
 	// MaxOutputTokens limits the reply; 0 leaves the provider's default.
 	MaxOutputTokens int

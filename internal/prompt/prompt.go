@@ -95,7 +95,7 @@ func Schema() map[string]any {
 // [Build]. The emulator uses it to answer batches.
 func ParseRequest(p string) (items []Item, vocabulary []string, err error) {
 	sc := bufio.NewScanner(strings.NewReader(p))
-	sc.Buffer(make([]byte, 0, 64*1024), len(p)+1)
+	sc.Buffer(make([]byte, 0, min(len(p)+1, 64*1024)), len(p)+1)
 	found := false
 	for sc.Scan() {
 		line := sc.Text()
