@@ -1,0 +1,66 @@
+// Package redisstate keeps an [llmlimit.State] in Redis, so that every
+// replica of a service shares one quota: the cooldown gate, the success and
+// consecutive-429 counters, and quota pacing. A Gemini or OpenAI quota
+// belongs to a project or an API key, not to a process; Limiters in several
+// processes that each keep their own state overrun it together and learn
+// about it only through 429s.
+//
+//	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
+//	shared := redisstate.New(rc, redisstate.Key("gemini", "gemini-2.5-flash", apiKey))
+//	l, err := llmlimit.New(llmlimit.NewGemini(gc, "gemini-2.5-flash"),
+//		llmlimit.WithState(shared), llmlimit.WithRequestsPerMinute(60))
+//
+// # Model
+//
+// Every operation is one Lua script run atomically by Redis (EVALSHA, with
+// EVAL when the script is not cached), and the script reads the time with
+// TIME: Redis's clock is the only clock, so replicas whose clocks disagree
+// still agree on the gate and the windows. The semantics are exactly those of
+// [llmlimit.MemoryState], and the tests run one table against both:
+//
+//   - The gate only moves forward. A success that completes the Nth success
+//     moves it to now + SuccessCooldown, a 429 with a retry hint to now + the
+//     hint, the Nth consecutive 429 to now + RateLimitCooldown.
+//   - A known rate (Requests per Per) is a sliding log: a start is admitted
+//     only while fewer than Requests starts happened in the last Per, so any
+//     fixed window of length Per, whatever its phase, holds at most Requests
+//     starts. A token bucket (GCRA) with burst Q would admit about 2Q in some
+//     window of rate Q per window; the log needs no such care.
+//   - A learned window (limit, end, used; from what the server reported) rolls
+//     over by its length, and a window shorter than a second is forgotten at
+//     its end.
+//
+// Times are kept in microseconds since the Unix epoch, as Redis TIME gives
+// them.
+//
+// # Keys
+//
+// Every key starts with "llmlimit:{" + key + "}:", where key is [New]'s key
+// (usually built by [Key], which stores no API key, only a hash). The braces
+// are a hash tag: in a Redis Cluster every key of one quota is in one slot,
+// and each script touches only the keys it is given.
+//
+//	prefix + "gate"           string: the gate's end, µs. Expires 1 s after the
+//	                          gate opens: an absent gate is an open one.
+//	prefix + "counters"       hash: successes (toward the success cooldown) and
+//	                          ratelimits (consecutive 429s). Expires after 1 h
+//	                          without a write; Reset deletes it.
+//	prefix + "window"         hash: limit, window (µs), end (µs), used: the
+//	                          learned window. Expires after 1 h without a write.
+//	prefix + "log:" + R + "/" + P
+//	                          sorted set: the starts of the last P µs for the
+//	                          rate of R requests per P µs, scored by their time.
+//	                          Expires P + 1 s after the last start. A Limiter
+//	                          given another rate starts a new log, as
+//	                          MemoryState does.
+//
+// # Failures
+//
+// A Limiter bounds every call to its State with a short timeout and, when the
+// State fails, limits with a private in-memory state until Redis answers
+// again: an outage degrades to per-process limits, never to unlimited calls
+// and never to a hang. For the timeout to cut a hung connection short, give
+// the client ContextTimeoutEnabled: true. Without it go-redis would wait for
+// its own ReadTimeout, so State then runs each command in a goroutine and
+// returns when ctx is done; the goroutine ends at the client's timeout.
+package redisstate

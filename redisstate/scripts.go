@@ -1,0 +1,131 @@
+package redisstate
+
+import "github.com/redis/go-redis/v9"
+
+// luaCommon opens every script. Redis before 5 refuses writes after TIME
+// unless the script replicates its effects rather than itself.
+//
+// Numbers are written with str: Lua's own conversion keeps 14 significant
+// digits, and a time in microseconds has 16.
+const luaCommon = `
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function str(x) return string.format('%.0f', x) end
+`
+
+// admitScript is [State.Admit]. KEYS: gate, window, log. ARGV: requests,
+// per (µs), idle TTL (ms), minimum window (µs). It returns the wait in µs,
+// or 0 after counting the start.
+var admitScript = redis.NewScript(luaCommon + `
+local n, per, idle, minWindow = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local wait = 0
+local gate = tonumber(redis.call('GET', KEYS[1]))
+if gate and gate > now then wait = gate - now end
+
+if n > 0 then
+	-- Starts at least per ago no longer hold anything back.
+	redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', str(now - per))
+	local count = redis.call('ZCARD', KEYS[3])
+	if count >= n then
+		local nth = redis.call('ZRANGE', KEYS[3], count - n, count - n, 'WITHSCORES')
+		wait = math.max(wait, tonumber(nth[2]) + per - now)
+	end
+end
+
+local w = redis.call('HMGET', KEYS[2], 'limit', 'window', 'end', 'used')
+local limit, wlen, wend, used = tonumber(w[1]) or 0, tonumber(w[2]) or 0, tonumber(w[3]) or 0, tonumber(w[4]) or 0
+if limit > 0 and now >= wend then
+	if wlen < minWindow then
+		redis.call('DEL', KEYS[2])
+		limit, used = 0, 0
+	else
+		wend = wend + (math.floor((now - wend) / wlen) + 1) * wlen
+		used = 0
+		redis.call('HSET', KEYS[2], 'end', str(wend), 'used', '0')
+		redis.call('PEXPIRE', KEYS[2], idle)
+	end
+end
+if limit > 0 and used >= limit then wait = math.max(wait, wend - now) end
+if wait > 0 then return wait end
+
+if n > 0 then
+	-- Members must be unique; two starts may share a microsecond.
+	local m, i = str(now), 0
+	while redis.call('ZSCORE', KEYS[3], m) do
+		i = i + 1
+		m = str(now) .. '-' .. i
+	end
+	redis.call('ZADD', KEYS[3], str(now), m)
+	redis.call('PEXPIRE', KEYS[3], str(math.ceil(per / 1000) + 1000))
+end
+if limit > 0 then
+	redis.call('HINCRBY', KEYS[2], 'used', 1)
+	redis.call('PEXPIRE', KEYS[2], idle)
+end
+return 0
+`)
+
+// recordScript is [State.Record]. KEYS: gate, counters, window. ARGV:
+// outcome ("s" success, "r" rate limited), whether a rate limit was
+// reported ("1"), its limit, remaining, reset (µs) and window (µs), the
+// retry hint (µs), successes per cooldown, success cooldown (µs), 429s per
+// cooldown, 429 cooldown (µs), idle TTL (ms). It returns the cooldowns
+// fired: {successes, rate limit, server hint}, each 0 or 1.
+var recordScript = redis.NewScript(luaCommon + `
+local idle = ARGV[12]
+
+local function extend(untilT)
+	local gate = tonumber(redis.call('GET', KEYS[1])) or 0
+	if untilT > gate then
+		redis.call('SET', KEYS[1], str(untilT), 'PXAT', str(math.floor(untilT / 1000) + 1000))
+		return true
+	end
+	return false
+end
+
+local function learn()
+	if ARGV[2] ~= '1' then return end
+	local lim, rem, reset, wlen = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+	if lim <= 0 or reset <= 0 then return end
+	local used = lim
+	if rem >= 0 then used = lim - math.min(rem, lim) end
+	local e = now + reset
+	local w = redis.call('HMGET', KEYS[3], 'limit', 'end', 'used')
+	-- A reply from the same window can only raise the count used, since
+	-- replies arrive out of order; one from a new window replaces it.
+	if tonumber(w[1]) == lim and math.abs(e - (tonumber(w[2]) or 0)) < 1000000 then
+		if used > (tonumber(w[3]) or 0) then redis.call('HSET', KEYS[3], 'used', str(used)) end
+	else
+		redis.call('HSET', KEYS[3], 'limit', str(lim), 'window', str(wlen), 'end', str(e), 'used', str(used))
+	end
+	redis.call('PEXPIRE', KEYS[3], idle)
+end
+
+local fs, fr, fh = 0, 0, 0
+if ARGV[1] == 's' then
+	learn()
+	redis.call('HSET', KEYS[2], 'ratelimits', '0')
+	local per, pause = tonumber(ARGV[8]), tonumber(ARGV[9])
+	if per > 0 and pause > 0 then
+		if redis.call('HINCRBY', KEYS[2], 'successes', 1) >= per then
+			redis.call('HSET', KEYS[2], 'successes', '0')
+			extend(now + pause)
+			fs = 1
+		end
+	end
+	redis.call('PEXPIRE', KEYS[2], idle)
+elseif ARGV[1] == 'r' then
+	learn()
+	local hint = tonumber(ARGV[7])
+	if hint > 0 and extend(now + hint) then fh = 1 end
+	local per, pause = tonumber(ARGV[10]), tonumber(ARGV[11])
+	if redis.call('HINCRBY', KEYS[2], 'ratelimits', 1) >= per and per > 0 and pause > 0 then
+		redis.call('HSET', KEYS[2], 'ratelimits', '0')
+		extend(now + pause)
+		fr = 1
+	end
+	redis.call('PEXPIRE', KEYS[2], idle)
+end
+return {fs, fr, fh}
+`)
