@@ -19,7 +19,9 @@ import (
 //
 //   - The cooldown gate is one instant, shared by all callers, before which no
 //     attempt starts. Every Nth success moves it a short pause ahead
-//     ([WithSuccessCooldown]); N consecutive 429s move it a longer pause ahead
+//     ([WithSuccessCooldown]) while the quota is unknown — once pacing knows
+//     it, this blind guess at the quota stands down; N consecutive 429s move
+//     it a longer pause ahead
 //     ([WithRateLimitCooldown]); a server's retry hint moves it to at least now
 //     plus the hint, because the quota is shared. The gate only ever moves
 //     forward. Callers woken by it are staggered by up to 250 ms of jitter.
@@ -29,7 +31,8 @@ import (
 //     wait for the next window as they would at the gate.
 //   - Slots bound the attempts in flight. The limit starts at
 //     [WithConcurrency], grows by one after every 10 successes in a row up to
-//     [WithMaxConcurrency], and halves (to at least 1) on every 429. A slot is
+//     [WithMaxConcurrency], and halves (to at least 1) on every 429 that
+//     doesn't report its quota (one that does is pacing's business). A slot is
 //     held only while an attempt runs, never during a backoff sleep, and
 //     waiting callers get slots in arrival order.
 //   - Retries: rate limits and transient failures are retried up to
@@ -307,7 +310,10 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 			outcome.RateLimited, outcome.RetryAfter, outcome.RateLimit = true, hint, rateLimitOf(err)
 			l.stats.RateLimited++
 			l.streak = 0
-			if half := max(1, l.limit/2); half != l.limit {
+			// A 429 that reports its quota says the window is spent, which
+			// pacing now handles; only an unexplained one says the provider
+			// is overloaded, and halving the slots is the answer to that.
+			if half := max(1, l.limit/2); half != l.limit && outcome.RateLimit == nil {
 				l.limit = half
 				newLimit = half
 			}

@@ -38,6 +38,9 @@ type quota struct {
 // claimed windows are treated as unknown.
 const minWindow = time.Second
 
+// known reports whether pacing knows the quota, told or learned.
+func (q *quota) known() bool { return q.rate.Requests > 0 || q.limit > 0 }
+
 // setRate sets the known rate; a change starts a new log.
 func (q *quota) setRate(r Rate) {
 	if q.rate == r {

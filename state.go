@@ -96,7 +96,10 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 			m.quota.learn(time.Now(), o.RateLimit)
 		}
 		m.rateLimits = 0
-		if r.SuccessesPerCooldown > 0 && r.SuccessCooldown > 0 {
+		// The success cooldown is the seed's guess at a quota nobody told it
+		// about; once pacing knows the quota it only costs time (measured in
+		// internal/sim), so it stands down.
+		if r.SuccessesPerCooldown > 0 && r.SuccessCooldown > 0 && !m.quota.known() {
 			m.successes++
 			if m.successes >= r.SuccessesPerCooldown {
 				m.successes = 0

@@ -72,7 +72,8 @@ func TestCheckGoals(t *testing.T) {
 				return
 			}
 			for _, e := range errs {
-				if strings.HasPrefix(e.Error(), tt.match) && strings.Contains(e.Error(), tt.want) {
+				msg := strings.TrimPrefix(e.Error(), ErrTargetMissed.Error()+": ")
+				if strings.HasPrefix(msg, tt.match) && strings.Contains(msg, tt.want) {
 					return
 				}
 			}

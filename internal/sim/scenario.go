@@ -101,6 +101,9 @@ type Policy struct {
 	// PaceToQuota adds llmlimit.WithRequestsPerMinute(GeminiRPM) to the
 	// Gemini Limiter.
 	PaceToQuota bool
+	// NoSuccessCooldown turns the seed's success cooldown off
+	// (llmlimit.WithSuccessCooldown(0, 0)), to measure what it costs.
+	NoSuccessCooldown bool
 }
 
 // Policies returns the policies that apply to s: seed-v2 and llmlimit
@@ -110,6 +113,7 @@ func Policies(s Scenario) []Policy {
 	ps := []Policy{
 		{Name: "seed-v2", Kind: KindSeedV2},
 		{Name: "llmlimit", Kind: KindLimiter, MaxWait: 30 * time.Second},
+		{Name: "llmlimit-nosc", Kind: KindLimiter, MaxWait: 30 * time.Second, NoSuccessCooldown: true},
 	}
 	if s.GeminiRPM > 0 {
 		ps = append(ps, Policy{Name: "llmlimit-rpm", Kind: KindLimiter, MaxWait: 30 * time.Second, PaceToQuota: true})
@@ -131,6 +135,9 @@ func (p Policy) wrap(s Scenario, gemini, openai llmlimit.Provider, seed uint64) 
 		return fb, sv, err
 	case KindLimiter:
 		opts := []llmlimit.Option{llmlimit.WithMaxWait(p.MaxWait)}
+		if p.NoSuccessCooldown {
+			opts = append(opts, llmlimit.WithSuccessCooldown(0, 0))
+		}
 		gopts := opts
 		if p.PaceToQuota && s.GeminiRPM > 0 {
 			gopts = append(gopts[:len(opts):len(opts)], llmlimit.WithRequestsPerMinute(s.GeminiRPM))

