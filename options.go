@@ -44,6 +44,19 @@ const (
 	DefaultMaxItemBytes          = 64 << 10
 )
 
+// Upper bounds of settings: far beyond any sane value, they catch typos
+// (an extra three zeros) before a run parks callers for years or allocates
+// gigabytes.
+const (
+	maxConcurrencySetting = 1024
+	maxBatchSize          = 1000
+	maxCacheSize          = 10_000_000
+	maxCount              = 1_000_000 // cooldown counts, requests per minute
+	maxRetriesSetting     = 100
+	maxDuration           = 24 * time.Hour
+	maxItemBytesSetting   = 64 << 20
+)
+
 // config holds every constructor's settings.
 type config struct {
 	logger *slog.Logger
@@ -118,6 +131,22 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: concurrency %d: must be at least 1", c.concurrency)
 	case c.maxConcurrency < c.concurrency:
 		return fmt.Errorf("llmlimit: max concurrency %d: must be at least the initial concurrency %d", c.maxConcurrency, c.concurrency)
+	case c.maxConcurrency > maxConcurrencySetting:
+		return fmt.Errorf("llmlimit: max concurrency %d: more than %d", c.maxConcurrency, maxConcurrencySetting)
+	case c.successesPerCooldown > maxCount:
+		return fmt.Errorf("llmlimit: successes per cooldown %d: more than %d", c.successesPerCooldown, maxCount)
+	case c.rateLimitsPerCooldown > maxCount:
+		return fmt.Errorf("llmlimit: rate limits per cooldown %d: more than %d", c.rateLimitsPerCooldown, maxCount)
+	case c.successCooldown > maxDuration:
+		return fmt.Errorf("llmlimit: success cooldown %s: more than %s", c.successCooldown, maxDuration)
+	case c.rateLimitCooldown > maxDuration:
+		return fmt.Errorf("llmlimit: rate-limit cooldown %s: more than %s", c.rateLimitCooldown, maxDuration)
+	case c.maxRetries > maxRetriesSetting:
+		return fmt.Errorf("llmlimit: max retries %d: more than %d", c.maxRetries, maxRetriesSetting)
+	case c.maxDelay > maxDuration:
+		return fmt.Errorf("llmlimit: backoff max %s: more than %s", c.maxDelay, maxDuration)
+	case c.maxWait > maxDuration:
+		return fmt.Errorf("llmlimit: max wait %s: more than %s", c.maxWait, maxDuration)
 	case c.successesPerCooldown < 0:
 		return fmt.Errorf("llmlimit: successes per cooldown %d: must not be negative", c.successesPerCooldown)
 	case c.successCooldown < 0:
@@ -140,8 +169,8 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: requests per minute %d: must not be negative", c.rate.Requests)
 	case c.rate.Requests > 0 && c.rate.Per <= 0:
 		return fmt.Errorf("llmlimit: request rate per %s: must be positive", c.rate.Per)
-	case c.rate.Requests > 1<<20:
-		return fmt.Errorf("llmlimit: request rate %d: more than %d", c.rate.Requests, 1<<20)
+	case c.rate.Requests > maxCount:
+		return fmt.Errorf("llmlimit: request rate %d: more than %d", c.rate.Requests, maxCount)
 	}
 	return nil
 }
@@ -268,7 +297,7 @@ type envVar struct {
 	parse func(string) (Option, error)
 }
 
-func envInt(set func(int) Option, min int) func(string) (Option, error) {
+func envInt(set func(int) Option, min, max int) func(string) (Option, error) {
 	return func(v string) (Option, error) {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
@@ -276,6 +305,9 @@ func envInt(set func(int) Option, min int) func(string) (Option, error) {
 		}
 		if n < min {
 			return nil, fmt.Errorf("must be at least %d", min)
+		}
+		if n > max {
+			return nil, fmt.Errorf("must be at most %d", max)
 		}
 		return set(n), nil
 	}
@@ -298,6 +330,9 @@ func envDuration(set func(time.Duration) Option) func(string) (Option, error) {
 		}
 		if d < 0 {
 			return nil, fmt.Errorf("must not be negative")
+		}
+		if d > maxDuration {
+			return nil, fmt.Errorf("must be at most %s", maxDuration)
 		}
 		return set(d), nil
 	}
@@ -323,9 +358,9 @@ func optionsFrom(lookup func(string) (string, bool)) ([]Option, error) {
 	// Cooldown pairs are set together, so start from the defaults and let
 	// each variable change its half.
 	vars := []envVar{
-		{"TAG_SPACE_AI_CONCURRENCY", envInt(func(n int) Option { c.concurrency = n; return WithConcurrency(n) }, 1)},
-		{"TAG_SPACE_MAX_AI_CONCURRENCY", envInt(func(n int) Option { c.maxConcurrency = n; return WithMaxConcurrency(n) }, 1)},
-		{"TAG_SPACE_BATCH_SIZE", envInt(WithBatchSize, 1)},
+		{"TAG_SPACE_AI_CONCURRENCY", envInt(func(n int) Option { c.concurrency = n; return WithConcurrency(n) }, 1, maxConcurrencySetting)},
+		{"TAG_SPACE_MAX_AI_CONCURRENCY", envInt(func(n int) Option { c.maxConcurrency = n; return WithMaxConcurrency(n) }, 1, maxConcurrencySetting)},
+		{"TAG_SPACE_BATCH_SIZE", envInt(WithBatchSize, 1, maxBatchSize)},
 		{"TAG_SPACE_CACHE_ENABLED", func(v string) (Option, error) {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
@@ -333,14 +368,14 @@ func optionsFrom(lookup func(string) (string, bool)) ([]Option, error) {
 			}
 			return WithCacheEnabled(b), nil
 		}},
-		{"TAG_SPACE_CACHE_SIZE", envInt(WithCacheSize, 1)},
-		{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", envInt(func(n int) Option { c.successesPerCooldown = n; return nil }, 0)},
+		{"TAG_SPACE_CACHE_SIZE", envInt(WithCacheSize, 1, maxCacheSize)},
+		{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", envInt(func(n int) Option { c.successesPerCooldown = n; return nil }, 0, maxCount)},
 		{"TAG_SPACE_SUCCESS_COOLDOWN", envDuration(func(d time.Duration) Option { c.successCooldown = d; return nil })},
-		{"TAG_SPACE_COOLDOWN_AFTER_429S", envInt(func(n int) Option { c.rateLimitsPerCooldown = n; return nil }, 0)},
+		{"TAG_SPACE_COOLDOWN_AFTER_429S", envInt(func(n int) Option { c.rateLimitsPerCooldown = n; return nil }, 0, maxCount)},
 		{"TAG_SPACE_RATE_LIMIT_COOLDOWN", envDuration(func(d time.Duration) Option { c.rateLimitCooldown = d; return nil })},
-		{"TAG_SPACE_MAX_RETRIES", envInt(WithMaxRetries, 0)},
+		{"TAG_SPACE_MAX_RETRIES", envInt(WithMaxRetries, 0, maxRetriesSetting)},
 		{"TAG_SPACE_MAX_WAIT", envDuration(WithMaxWait)},
-		{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0)},
+		{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0, maxCount)},
 	}
 	var opts []Option
 	for _, v := range vars {

@@ -131,10 +131,18 @@ func (c *config) validateTagSpace() error {
 	switch {
 	case c.batchSize < 1:
 		return fmt.Errorf("llmlimit: batch size %d: must be at least 1", c.batchSize)
+	case c.batchSize > maxBatchSize:
+		return fmt.Errorf("llmlimit: batch size %d: more than %d", c.batchSize, maxBatchSize)
 	case c.cacheSize < 1:
 		return fmt.Errorf("llmlimit: cache size %d: must be at least 1", c.cacheSize)
+	case c.cacheSize > maxCacheSize:
+		return fmt.Errorf("llmlimit: cache size %d: more than %d", c.cacheSize, maxCacheSize)
 	case c.maxItemBytes < 1:
 		return fmt.Errorf("llmlimit: max item bytes %d: must be at least 1", c.maxItemBytes)
+	case c.maxItemBytes > maxItemBytesSetting:
+		return fmt.Errorf("llmlimit: max item bytes %d: more than %d", c.maxItemBytes, maxItemBytesSetting)
+	case c.maxConcurrency > maxConcurrencySetting:
+		return fmt.Errorf("llmlimit: max concurrency %d: more than %d", c.maxConcurrency, maxConcurrencySetting)
 	case c.concurrency < 1:
 		return fmt.Errorf("llmlimit: concurrency %d: must be at least 1", c.concurrency)
 	case c.maxConcurrency < c.concurrency:
