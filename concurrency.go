@@ -149,7 +149,7 @@ func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error)
 			return nil, err
 		}
 		delay := backoffDelay(attempt, l.cfg.baseDelay, l.cfg.maxDelay, l.cfg.jitter, l.cfg.rand(), hint)
-		if l.cfg.maxWait > 0 && delay > l.cfg.maxWait {
+		if budget := l.waitBudget(ctx); budget > 0 && delay > budget {
 			l.mu.Lock()
 			l.stats.Rejected++
 			l.mu.Unlock()
@@ -194,7 +194,7 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 			return nil
 		}
 		l.releaseSlot()
-		if l.cfg.maxWait > 0 && wait > l.cfg.maxWait {
+		if budget := l.waitBudget(ctx); budget > 0 && wait > budget {
 			l.mu.Lock()
 			l.stats.Rejected++
 			l.mu.Unlock()
@@ -391,6 +391,25 @@ func (l *Limiter) Stats() Stats {
 	s := l.stats
 	s.ConcurrencyLimit = l.limit
 	return s
+}
+
+// waitBudgetKey marks a context whose calls wait as long as the context
+// allows, whatever their Limiter's wait budget: see [NewFallback].
+type waitBudgetKey struct{}
+
+// withoutWaitBudget returns ctx marked so that Limiters ignore their wait
+// budget.
+func withoutWaitBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, waitBudgetKey{}, true)
+}
+
+// waitBudget returns the longest wait a call with ctx accepts, or 0 for no
+// limit.
+func (l *Limiter) waitBudget(ctx context.Context) time.Duration {
+	if l.cfg.maxWait == 0 || ctx.Value(waitBudgetKey{}) != nil {
+		return 0
+	}
+	return l.cfg.maxWait
 }
 
 // sleep waits for d or until ctx is done, whichever is first.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"time"
 )
 
 // Fallback returns a provider that tries providers in order and returns the
@@ -22,7 +23,10 @@ func Fallback(providers ...Provider) (Provider, error) { return NewFallback(prov
 //
 // Put a [Limiter] around each member with a wait budget ([WithMaxWait]) so
 // that a member in a long cooldown fails fast with [ErrCooldown] instead of
-// holding the call.
+// holding the call. The budget says which member to prefer, not that the
+// call should fail: when every member has failed and some failed only on
+// their wait budget, the call goes back to the one that would be free
+// soonest and waits for it, as long as ctx allows.
 //
 // The returned provider implements [Resetter] (Reset reaches every member
 // that is one) and [Chain]. It reads only [WithLogger] from opts, to log
@@ -101,22 +105,48 @@ func (f *fallback) Reset() {
 }
 
 func (f *fallback) Generate(ctx context.Context, req *Request) (*Response, error) {
-	var errs []error
+	var (
+		errs     []error
+		soonest  = -1 // member whose wait budget alone stopped it, soonest free
+		soonWait time.Duration
+	)
 	for i, p := range f.members {
 		resp, err := p.Generate(ctx, req)
 		if err == nil {
-			if resp.Provider == "" {
-				resp.Provider = p.Name()
-			}
-			return resp, nil
+			return served(resp, p), nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.Name(), err))
+		var ce *cooldownError
+		if errors.As(err, &ce) && (soonest < 0 || ce.wait < soonWait) {
+			soonest, soonWait = i, ce.wait
+		}
 		if i+1 < len(f.members) {
 			f.log.Info("fallback", "from", p.Name(), "to", f.members[i+1].Name(), "error", err.Error())
 		}
 	}
+	if soonest >= 0 {
+		p := f.members[soonest]
+		f.log.Info("fallback", "from", f.members[len(f.members)-1].Name(), "to", p.Name(),
+			"error", "every provider failed; waiting past the wait budget", "wait", soonWait)
+		resp, err := p.Generate(withoutWaitBudget(ctx), req)
+		if err == nil {
+			return served(resp, p), nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		errs = append(errs, fmt.Errorf("%s, waiting: %w", p.Name(), err))
+	}
 	return nil, fmt.Errorf("llmlimit: all providers failed: %w", errors.Join(errs...))
+}
+
+// served names p as the provider of resp when p's reply didn't.
+func served(resp *Response, p Provider) *Response {
+	if resp.Provider == "" {
+		resp.Provider = p.Name()
+	}
+	return resp
 }

@@ -120,3 +120,26 @@ func TestFallbackResetReachesEveryLimiter(t *testing.T) {
 		t.Fatalf("Members() = %v", m)
 	}
 }
+
+func TestFallbackWaitsPastTheBudgetWhenNothingElseServes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gemini := &stubProvider{name: "gemini"}
+		openai := &stubProvider{name: "openai", next: func(int) error {
+			return &ProviderError{Provider: "openai", StatusCode: 429, Kind: KindQuotaExhausted}
+		}}
+		gl := newTestLimiter(t, gemini, WithMaxWait(5*time.Second))
+		ol := newTestLimiter(t, openai)
+		gl.local.mu.Lock()
+		gl.local.extendGate(time.Now().Add(20 * time.Second))
+		gl.local.mu.Unlock()
+		f, _ := Fallback(gl, ol)
+		start := time.Now()
+		resp, err := f.Generate(t.Context(), &Request{})
+		if err != nil || resp.Provider != "gemini" {
+			t.Fatalf("resp %+v err %v, want gemini to serve after its cooldown", resp, err)
+		}
+		if waited := time.Since(start); waited != 20*time.Second {
+			t.Fatalf("served after %v, want the 20s cooldown", waited)
+		}
+	})
+}

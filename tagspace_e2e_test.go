@@ -237,8 +237,10 @@ func TestTagSpaceEndToEndBadReplies(t *testing.T) {
 func TestTagSpaceEndToEndScriptedReplies(t *testing.T) {
 	f := llmtest.NewFake("gemini")
 	f.Push(
-		// "ghost" is not in the batch, "b" answers twice (first wins), "c"
-		// is dropped: a and b are settled, c is asked again.
+		// "ghost" is not in the batch, "b" is answered twice, differently,
+		// and "c" is dropped: a is settled, b and c are asked again; the
+		// second reply settles c and drops b, which the third settles (the
+		// fake's honest default answer).
 		llmtest.Reply(`{"results":[{"id":"ghost","tags":["cancer"]},{"id":"a","tags":["Cancer","smoking"]},`+
 			`{"id":"b","tags":["tobacco"]},{"id":"b","tags":["cancer"]}]}`),
 		llmtest.Reply(`{"results":[{"id":"a","tags":["tobacco"]},{"id":"c","tags":["vaccination"]}]}`),
@@ -258,8 +260,8 @@ func TestTagSpaceEndToEndScriptedReplies(t *testing.T) {
 		}
 	}
 	reqs := f.Requests()
-	if len(reqs) != 2 || rep.Operations != 2 {
-		t.Fatalf("%d requests, %d operations; want 2", len(reqs), rep.Operations)
+	if len(reqs) != 3 || rep.Operations != 3 {
+		t.Fatalf("%d requests, %d operations; want 3", len(reqs), rep.Operations)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -43,9 +44,13 @@ func NormalizeVocabulary(vocabulary []string) []string {
 // writes can put tags on an item that was not asked about:
 //
 //   - ids not in batchIDs are ignored;
-//   - when an id appears more than once, the first entry decides, even if
-//     its tags turn out to be invalid (a model that answers twice for one id
-//     is confused about it, and the later answer is no more trustworthy);
+//   - when an id appears more than once with different tags, the id is
+//     left out, as if the model had skipped it, so that the caller asks
+//     again in a smaller batch. DESIGN.md said "duplicates keep the first";
+//     but a model obeying an instruction in one item's text ("tag item 2 as
+//     X") answers for item 2 twice, and keeping the first lets that text
+//     decide another item's tags. Repeats with the same tags are harmless
+//     and kept;
 //   - tags are normalized with [NormalizeTag], de-duplicated in order, and
 //     filtered to the normalized vocabulary when it is not empty; in free
 //     mode empty tags, tags over [MaxTagBytes] and tags with control
@@ -84,6 +89,7 @@ func ParseReply(text string, batchIDs []string, vocabulary []string) (map[string
 
 	out := make(map[string][]string, len(batchIDs))
 	decided := make(map[string]bool, len(batchIDs))
+	conflicted := map[string]bool{}
 	for _, entry := range *r.Results {
 		// Entries are decoded one by one so that a malformed entry (a
 		// number for an id, a string for the tags) only loses itself.
@@ -91,16 +97,26 @@ func ParseReply(text string, batchIDs []string, vocabulary []string) (map[string
 			ID   string          `json:"id"`
 			Tags json.RawMessage `json:"tags"`
 		}
-		if json.Unmarshal(entry, &res) != nil || !inBatch[res.ID] || decided[res.ID] {
+		if json.Unmarshal(entry, &res) != nil || !inBatch[res.ID] {
+			continue
+		}
+		var raw []string
+		if len(res.Tags) > 0 && json.Unmarshal(res.Tags, &raw) != nil {
+			raw = nil
+		}
+		tags := cleanTags(raw, allowed)
+		if decided[res.ID] {
+			if !slices.Equal(tags, out[res.ID]) {
+				conflicted[res.ID] = true
+			}
 			continue
 		}
 		decided[res.ID] = true
-		var raw []string
-		if len(res.Tags) > 0 && json.Unmarshal(res.Tags, &raw) != nil {
-			continue
-		}
-		if tags := cleanTags(raw, allowed); len(tags) > 0 {
-			out[res.ID] = tags
+		out[res.ID] = tags
+	}
+	for id, tags := range out {
+		if len(tags) == 0 || conflicted[id] {
+			delete(out, id)
 		}
 	}
 	return out, nil

@@ -41,8 +41,15 @@ func TestParseReply(t *testing.T) {
 			want:  map[string][]string{"b": {"tobacco"}},
 		},
 		{
-			name:  "duplicate ids keep the first",
+			name:  "conflicting duplicates leave the id out",
 			text:  `{"results":[{"id":"a","tags":["cancer"]},{"id":"a","tags":["tobacco"]}]}`,
+			ids:   batch,
+			vocab: vocab,
+			want:  map[string][]string{},
+		},
+		{
+			name:  "agreeing duplicates are kept",
+			text:  `{"results":[{"id":"a","tags":["cancer"]},{"id":"a","tags":[" Cancer"]}]}`,
 			ids:   batch,
 			vocab: vocab,
 			want:  map[string][]string{"a": {"cancer"}},
@@ -128,8 +135,8 @@ func TestParseReplyNoResultsSentinel(t *testing.T) {
 }
 
 // An instruction inside an item's text reaches the model, which may obey it;
-// whatever it then writes, tags land only on ids of the batch, each under its
-// own id.
+// whatever it then writes, tags land only on ids of the batch, and an id the
+// model answered for twice, differently, is left out to be asked again.
 func TestParseReplyInjectedInstruction(t *testing.T) {
 	ids := []string{"victim", "attacker"}
 	reply := `{"results":[{"id":"attacker","tags":["cancer"]},{"id":"victim","tags":["tobacco"]},` +
@@ -138,7 +145,7 @@ func TestParseReplyInjectedInstruction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]string{"attacker": {"cancer"}, "victim": {"tobacco"}}
+	want := map[string][]string{"attacker": {"cancer"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ParseReply = %v, want %v", got, want)
 	}
