@@ -20,7 +20,9 @@
 //
 //   - The gate only moves forward. A success that completes the Nth success
 //     moves it to now + SuccessCooldown, a 429 with a retry hint to now + the
-//     hint, the Nth consecutive 429 to now + RateLimitCooldown.
+//     hint, the Nth consecutive 429 to now + RateLimitCooldown. The success
+//     cooldown stands down while the quota is known: a rate was given to
+//     the last Admit of this State, or a limit was learned.
 //   - A known rate (Requests per Per) is a sliding log: a start is admitted
 //     only while fewer than Requests starts happened in the last Per, so any
 //     fixed window of length Per, whatever its phase, holds at most Requests
@@ -52,7 +54,10 @@
 //	                          rate of R requests per P µs, scored by their time.
 //	                          Expires P + 1 s after the last start. A Limiter
 //	                          given another rate starts a new log, as
-//	                          MemoryState does.
+//	                          MemoryState does; the old one is left to expire,
+//	                          so replicas configured with different rates
+//	                          (during a rolling deploy) each keep to theirs
+//	                          instead of wiping each other's log.
 //
 // # Failures
 //

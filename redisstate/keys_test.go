@@ -64,9 +64,9 @@ func TestKeysExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][2]time.Duration{
-		"gate":                 {3 * time.Second, 4 * time.Second},
-		"counters":             {idleTTL - time.Minute, idleTTL},
-		"window":               {idleTTL - time.Minute, idleTTL},
+		"gate":                {3 * time.Second, 4 * time.Second},
+		"counters":            {idleTTL - time.Minute, idleTTL},
+		"window":              {idleTTL - time.Minute, idleTTL},
 		"log:2/" + "10000000": {10 * time.Second, 11 * time.Second},
 	}
 	keys, err := c.Keys(ctx, s.Prefix()+"*").Result()

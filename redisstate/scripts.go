@@ -70,7 +70,8 @@ return 0
 // outcome ("s" success, "r" rate limited), whether a rate limit was
 // reported ("1"), its limit, remaining, reset (µs) and window (µs), the
 // retry hint (µs), successes per cooldown, success cooldown (µs), 429s per
-// cooldown, 429 cooldown (µs), idle TTL (ms). It returns the cooldowns
+// cooldown, 429 cooldown (µs), idle TTL (ms), whether a rate is known
+// ("1"). It returns the cooldowns
 // fired: {successes, rate limit, server hint}, each 0 or 1.
 var recordScript = redis.NewScript(luaCommon + `
 local idle = ARGV[12]
@@ -107,7 +108,10 @@ if ARGV[1] == 's' then
 	learn()
 	redis.call('HSET', KEYS[2], 'ratelimits', '0')
 	local per, pause = tonumber(ARGV[8]), tonumber(ARGV[9])
-	if per > 0 and pause > 0 then
+	-- The success cooldown guesses at a quota nobody told; it stands down
+	-- once pacing knows the quota, told or learned.
+	local known = ARGV[13] == '1' or (tonumber(redis.call('HGET', KEYS[3], 'limit')) or 0) > 0
+	if per > 0 and pause > 0 and not known then
 		if redis.call('HINCRBY', KEYS[2], 'successes', 1) >= per then
 			redis.call('HSET', KEYS[2], 'successes', '0')
 			extend(now + pause)

@@ -103,6 +103,15 @@ var semantics = []struct {
 		times(2, record(ok(sRules), none)),
 		one(record(ok(sRules), firedS)),
 	)},
+	{"a told quota stands the success cooldown down", seq(
+		one(admit(hourly3, 0)),
+		times(4, record(ok(sRules), none)),
+	)},
+	{"a learned quota stands the success cooldown down", seq(
+		one(record(ok(sRules), none)),
+		one(record(okRL(sRules, llmlimit.RateLimit{Limit: 9, Remaining: 8, Reset: time.Minute, Window: time.Minute}), none)),
+		times(3, record(ok(sRules), none)),
+	)},
 	{"reset zeroes both counters", seq(
 		times(2, record(ok(bothRules), none)),
 		one(reset()),

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmlimit/llmlimit"
@@ -36,6 +37,10 @@ type State struct {
 	// ctxAware is whether the client ends a command when its context is
 	// done; when it isn't, calls are guarded by a goroutine (see guard).
 	ctxAware bool
+	// rateKnown is whether the last Admit was given a rate, as MemoryState
+	// remembers its last rate: with a known quota the success cooldown
+	// stands down.
+	rateKnown atomic.Bool
 }
 
 var _ llmlimit.State = (*State)(nil)
@@ -69,6 +74,7 @@ func (s *State) Prefix() string { return s.prefix }
 // how long to wait for the gate or the quota, counting nothing.
 func (s *State) Admit(ctx context.Context, rate llmlimit.Rate) (time.Duration, error) {
 	requests, per := max(rate.Requests, 0), micros(rate.Per)
+	s.rateKnown.Store(requests > 0)
 	keys := []string{s.prefix + "gate", s.prefix + "window", s.logKey(requests, per)}
 	var wait time.Duration
 	err := s.guard(ctx, func(ctx context.Context) error {
@@ -106,7 +112,7 @@ func (s *State) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldo
 	keys := []string{s.prefix + "gate", s.prefix + "counters", s.prefix + "window"}
 	args := []any{kind, hasRL, limit, remaining, reset, window, micros(o.RetryAfter),
 		r.SuccessesPerCooldown, micros(r.SuccessCooldown), r.RateLimitsPerCooldown, micros(r.RateLimitCooldown),
-		idleTTL.Milliseconds()}
+		idleTTL.Milliseconds(), flag(s.rateKnown.Load())}
 	var fired llmlimit.Cooldowns
 	err := s.guard(ctx, func(ctx context.Context) error {
 		v, err := recordScript.Run(ctx, s.c, keys, args...).Result()
@@ -184,4 +190,11 @@ func micros(d time.Duration) int64 {
 		return 0
 	}
 	return int64((d + time.Microsecond - 1) / time.Microsecond)
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
