@@ -316,15 +316,15 @@ func TestRunReplyValidation(t *testing.T) {
 			wantBatches: [][]string{{"a", "b", "c"}, {"c"}},
 		},
 		{
-			name: "unknown and duplicate ids ignored",
+			name: "unknown ids ignored, conflicting duplicates asked again",
 			reply: func(n int, items []prompt.Item) (string, error) {
 				if n == 0 {
 					return `{"results":[{"id":"zz","tags":["t-x"]},{"id":"a","tags":["t-1"]},{"id":"a","tags":["t-2"]},` +
 						`{"id":"b","tags":["t-2"]},{"id":"c","tags":["t-3"]}]}`, nil
 				}
-				return "", nil
+				return `{"results":[{"id":"a","tags":["t-1"]}]}`, nil
 			},
-			wantBatches: [][]string{{"a", "b", "c"}},
+			wantBatches: [][]string{{"a", "b", "c"}, {"a"}},
 		},
 		{
 			name: "invalid json retried as a batch",

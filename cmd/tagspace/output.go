@@ -67,7 +67,8 @@ func (o *output) commit() error {
 	if o.path == "" {
 		return o.f.Close()
 	}
-	if err := o.f.Chmod(0o644); err != nil {
+	// Results and reports hold user data (ids, tags, figures): owner only.
+	if err := o.f.Chmod(0o600); err != nil {
 		o.f.Close()
 		os.Remove(o.f.Name())
 		return err

@@ -50,7 +50,7 @@ func NormalizeVocabulary(vocabulary []string) []string {
 //     but a model obeying an instruction in one item's text ("tag item 2 as
 //     X") answers for item 2 twice, and keeping the first lets that text
 //     decide another item's tags. Repeats with the same tags are harmless
-//     and kept;
+//     and kept, and entries with no valid tag don't count;
 //   - tags are normalized with [NormalizeTag], de-duplicated in order, and
 //     filtered to the normalized vocabulary when it is not empty; in free
 //     mode empty tags, tags over [MaxTagBytes] and tags with control
@@ -105,6 +105,11 @@ func ParseReply(text string, batchIDs []string, vocabulary []string) (map[string
 			raw = nil
 		}
 		tags := cleanTags(raw, allowed)
+		if len(tags) == 0 {
+			// Says nothing valid about the item (an injected tag outside
+			// the vocabulary, say): as if the entry were absent.
+			continue
+		}
 		if decided[res.ID] {
 			if !slices.Equal(tags, out[res.ID]) {
 				conflicted[res.ID] = true
@@ -114,10 +119,8 @@ func ParseReply(text string, batchIDs []string, vocabulary []string) (map[string
 		decided[res.ID] = true
 		out[res.ID] = tags
 	}
-	for id, tags := range out {
-		if len(tags) == 0 || conflicted[id] {
-			delete(out, id)
-		}
+	for id := range conflicted {
+		delete(out, id)
 	}
 	return out, nil
 }

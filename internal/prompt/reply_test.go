@@ -55,11 +55,11 @@ func TestParseReply(t *testing.T) {
 			want:  map[string][]string{"a": {"cancer"}},
 		},
 		{
-			name:  "first duplicate decides even when its tags are invalid",
+			name:  "an entry with no valid tag doesn't count",
 			text:  `{"results":[{"id":"a","tags":["smoking"]},{"id":"a","tags":["tobacco"]}]}`,
 			ids:   batch,
 			vocab: vocab,
-			want:  map[string][]string{},
+			want:  map[string][]string{"a": {"tobacco"}},
 		},
 		{
 			name:  "item with no valid tag is missing",
