@@ -12,7 +12,7 @@ import (
 )
 
 // seedCount is how many seeds each scenario and policy runs:
-// LLMLIMIT_SIM_SEEDS, else 20; 3 under -short; 2 under the race detector,
+// LLMLIMIT_SIM_SEEDS, else 20; 3 under -short; 1 under the race detector,
 // which slows the pipeline about eightfold and is there to find races, not
 // to measure.
 func seedCount(t *testing.T) int {
@@ -25,7 +25,7 @@ func seedCount(t *testing.T) int {
 	}
 	switch {
 	case raceEnabled:
-		return 2
+		return 1
 	case testing.Short():
 		return 3
 	}
