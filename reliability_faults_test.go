@@ -121,21 +121,22 @@ func faultMatrix(t *testing.T, withQuotaPhase bool, seed int64) {
 		s := e2eSpace(n)
 		p, g, o := relPipeline(t, e, llmlimit.WithSuccessCooldown(0, 0))
 
-		// Phases, by progress: a burst of 429s without hints, then
-		// OpenAI's account runs dry for 10 s of virtual time.
-		var hintsOff, hintsOn, quotaOff sync.Once
+		// Phases, by progress. The run starts with 429s without RetryInfo
+		// (the first window's quota runs out); at 800 items the hints come
+		// back with a quota cut the Limiter has not learned yet, a second
+		// burst; at 1,200 OpenAI's account runs dry for 10 s of virtual time.
+		e.Update(func(c *llmtest.Config) { c.Gemini.NoRetryHint = true })
+		var hintsOn, quotaOff sync.Once
 		var quotaPhase atomic.Bool
+		var noHint429 atomic.Int64 // Gemini's 429s before the hints came back
 		progress := func(pr llmlimit.Progress) {
-			switch {
-			case pr.Done >= 400 && pr.Done < 800:
-				hintsOff.Do(func() {
-					// A quota cut the Limiter has not learned yet: a burst of
-					// 429s, without RetryInfo.
-					e.Update(func(c *llmtest.Config) { c.Gemini.NoRetryHint, c.Gemini.RequestsPerWindow = true, 20 })
+			if pr.Done >= 800 {
+				hintsOn.Do(func() {
+					noHint429.Store(int64(e.Counters().Gemini.RateLimited))
+					e.Update(func(c *llmtest.Config) { c.Gemini.NoRetryHint, c.Gemini.RequestsPerWindow = false, 5 })
 				})
-			case pr.Done >= 800 && pr.Done < 1200:
-				hintsOn.Do(func() { e.Update(func(c *llmtest.Config) { c.Gemini.NoRetryHint = false }) })
-			case pr.Done >= 1200 && withQuotaPhase:
+			}
+			if pr.Done >= 1200 && withQuotaPhase {
 				quotaOff.Do(func() {
 					quotaPhase.Store(true)
 					e.Update(func(c *llmtest.Config) { c.OpenAI.InsufficientQuota = true })
@@ -158,6 +159,13 @@ func faultMatrix(t *testing.T, withQuotaPhase bool, seed int64) {
 			c.Gemini.ServerErrors == 0 || c.Gemini.Malformed == 0 || c.Gemini.Dropped == 0 || c.OpenAI.ServerErrors == 0 {
 			t.Fatalf("a fault was never injected: %+v", c)
 		}
+
+		withoutHint := noHint429.Load()
+		withHint := int64(c.Gemini.RateLimited) - withoutHint
+		if withHint == 0 || withoutHint == 0 {
+			t.Errorf("429s with RetryInfo %d, without %d: want both", withHint, withoutHint)
+		}
+		t.Logf("gemini 429s: %d with RetryInfo, %d without", withHint, withoutHint)
 
 		tagged := checkTags(t, s, rep) // one result per item, in order, own tags
 		failed := 0
