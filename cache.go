@@ -148,6 +148,11 @@ func (c *LRUCache) Save(path string) error {
 }
 
 func writeFileAtomic(path string, data []byte) (err error) {
+	// Renaming over a device or a named pipe would replace it with a
+	// regular file (as root, /dev/null included); refuse instead.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

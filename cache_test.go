@@ -262,3 +262,17 @@ func FuzzLRUCacheLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestLRUCacheSaveRefusesNonRegularFiles(t *testing.T) {
+	c, _ := NewLRUCache(4)
+	c.Add("k", []string{"t"})
+	if err := c.Save(t.TempDir()); err == nil {
+		t.Fatal("Save over a directory succeeded")
+	}
+	if err := c.Save(os.DevNull); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("Save(%s) = %v, want a refusal", os.DevNull, err)
+	}
+	if fi, err := os.Stat(os.DevNull); err != nil || fi.Mode().IsRegular() {
+		t.Fatalf("%s is now %v", os.DevNull, fi.Mode())
+	}
+}
