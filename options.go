@@ -42,6 +42,7 @@ const (
 	DefaultBatchSize             = 5
 	DefaultCacheSize             = 1000
 	DefaultMaxItemBytes          = 64 << 10
+	DefaultStateTimeout          = 250 * time.Millisecond
 )
 
 // Upper bounds of settings: far beyond any sane value, they catch typos
@@ -75,6 +76,7 @@ type config struct {
 	maxWait               time.Duration
 	rate                  Rate
 	state                 State
+	stateTimeout          time.Duration
 
 	// TagSpace.
 	batchSize    int
@@ -108,6 +110,7 @@ func defaultConfig() config {
 		cacheEnabled:          true,
 		cacheSize:             DefaultCacheSize,
 		maxItemBytes:          DefaultMaxItemBytes,
+		stateTimeout:          DefaultStateTimeout,
 	}
 }
 
@@ -145,6 +148,8 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: max retries %d: more than %d", c.maxRetries, maxRetriesSetting)
 	case c.maxDelay > maxDuration:
 		return fmt.Errorf("llmlimit: backoff max %s: more than %s", c.maxDelay, maxDuration)
+	case c.stateTimeout <= 0 || c.stateTimeout > time.Minute:
+		return fmt.Errorf("llmlimit: state timeout %s: must be positive and at most 1m", c.stateTimeout)
 	case c.maxWait > maxDuration:
 		return fmt.Errorf("llmlimit: max wait %s: more than %s", c.maxWait, maxDuration)
 	case c.successesPerCooldown < 0:
@@ -243,6 +248,11 @@ type Rate struct {
 // private [MemoryState]. Give each Limiter of one quota the same State and
 // each quota its own.
 func WithState(s State) Option { return func(c *config) { c.state = s } }
+
+// WithStateTimeout bounds every call to the shared State of [WithState]
+// (default 250 ms); a call that takes longer is answered by the Limiter's
+// private state, so a hung store never holds callers longer than this.
+func WithStateTimeout(d time.Duration) Option { return func(c *config) { c.stateTimeout = d } }
 
 // WithBatchSize sets how many items TagSpace sends in one call
 // (TAG_SPACE_BATCH_SIZE, default 5).

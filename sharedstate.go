@@ -6,9 +6,6 @@ import (
 )
 
 const (
-	// stateTimeout bounds every call to a shared State, so that a hung store
-	// can't hang callers.
-	stateTimeout = 250 * time.Millisecond
 	// stateRetry is how long the Limiter keeps to its private state after
 	// the shared one failed, before it tries the shared one again.
 	stateRetry = time.Second
@@ -49,7 +46,7 @@ func (l *Limiter) record(ctx context.Context, o Outcome) Cooldowns {
 // It returns an error only when ctx is done.
 func (l *Limiter) withState(ctx context.Context, f func(context.Context, State) error) error {
 	if l.shared != nil && l.sharedUsable() {
-		sctx, cancel := context.WithTimeout(ctx, stateTimeout)
+		sctx, cancel := context.WithTimeout(ctx, l.cfg.stateTimeout)
 		err := f(sctx, l.shared)
 		cancel()
 		if err == nil {

@@ -101,7 +101,7 @@ func TestSharedStateOutageDegradesToLocal(t *testing.T) {
 				if p.maxInFlight() > DefaultConcurrency || l.Stats().Cooldowns.Successes != 2 {
 					t.Fatalf("max in flight %d, cooldowns %d: local limits not applied", p.maxInFlight(), l.Stats().Cooldowns.Successes)
 				}
-				if elapsed := time.Since(start); elapsed > 10*time.Second+2*stateTimeout+2*stateRetry {
+				if elapsed := time.Since(start); elapsed > 10*time.Second+2*DefaultStateTimeout+2*stateRetry {
 					t.Fatalf("took %v", elapsed)
 				}
 				if n := strings.Count(logs.String(), "shared state failed"); n != 1 {

@@ -29,7 +29,7 @@ func TestHintPausesEveryReplica(t *testing.T) {
 			}
 			var rs []*replica
 			for range 3 {
-				rs = append(rs, newReplica(t, url, addr, key, llmlimit.WithMaxRetries(0)))
+				rs = append(rs, newReplica(t, url, addr, key, llmlimit.WithMaxRetries(0), llmlimit.WithStateTimeout(time.Second)))
 			}
 			a := rs[0]
 			for range 2 {

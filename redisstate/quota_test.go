@@ -45,7 +45,7 @@ func runReplicas(t *testing.T, shared bool) quotaResult {
 	}
 	var rs []*replica
 	for range replicas {
-		rs = append(rs, newReplica(t, url, addr, key, llmlimit.WithRequestRate(quotaRate)))
+		rs = append(rs, newReplica(t, url, addr, key, llmlimit.WithRequestRate(quotaRate), llmlimit.WithStateTimeout(time.Second)))
 	}
 	ctx, cancel := context.WithDeadline(t.Context(), start.Add(quotaRun))
 	defer cancel()
