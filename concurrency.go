@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
 // Limiter keeps one provider's quota for every caller in the process. It is
@@ -156,7 +158,7 @@ func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error)
 			return nil, &cooldownError{provider: l.p.Name(), wait: delay, cause: err}
 		}
 		l.log.Info("backoff", "status", statusOf(err), "kind", kind.String(), "attempt", attempt+1, "wait", delay)
-		if err := sleep(ctx, delay); err != nil {
+		if err := wait.Sleep(ctx, delay); err != nil {
 			l.countCanceled()
 			return nil, err
 		}
@@ -178,13 +180,13 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 		if err := l.takeSlot(ctx); err != nil {
 			return err
 		}
-		wait, err := l.admit(ctx)
+		pause, err := l.admit(ctx)
 		if err != nil {
 			l.releaseSlot()
 			l.countCanceled()
 			return err
 		}
-		if wait <= 0 {
+		if pause <= 0 {
 			l.mu.Lock()
 			l.stats.Calls++
 			if attempt > 0 {
@@ -194,14 +196,14 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 			return nil
 		}
 		l.releaseSlot()
-		if budget := l.waitBudget(ctx); budget > 0 && wait > budget {
+		if budget := l.waitBudget(ctx); budget > 0 && pause > budget {
 			l.mu.Lock()
 			l.stats.Rejected++
 			l.mu.Unlock()
-			return &cooldownError{provider: l.p.Name(), wait: wait, cause: last}
+			return &cooldownError{provider: l.p.Name(), wait: pause, cause: last}
 		}
-		wait += time.Duration(l.cfg.rand() * float64(gateStagger))
-		if err := sleep(ctx, wait); err != nil {
+		pause += time.Duration(l.cfg.rand() * float64(gateStagger))
+		if err := wait.Sleep(ctx, pause); err != nil {
 			l.countCanceled()
 			return err
 		}
@@ -410,19 +412,4 @@ func (l *Limiter) waitBudget(ctx context.Context) time.Duration {
 		return 0
 	}
 	return l.cfg.maxWait
-}
-
-// sleep waits for d or until ctx is done, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
 // stubProvider is the root package's in-package fake: llmtest imports this
@@ -38,7 +40,7 @@ func (s *stubProvider) Generate(ctx context.Context, req *Request) (*Response, e
 	s.starts = append(s.starts, time.Now())
 	s.mu.Unlock()
 	if s.latency > 0 {
-		if err := sleep(ctx, s.latency); err != nil {
+		if err := wait.Sleep(ctx, s.latency); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
 // API configures one emulated API. The zero value accepts any key, has no
@@ -194,7 +196,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wire.writeRefusal(w, d)
 		return
 	}
-	if err := sleep(r.Context(), d.latency); err != nil {
+	if err := wait.Sleep(r.Context(), d.latency); err != nil {
 		return
 	}
 	text, malformed, dropped := reply(rec.Prompt, d)

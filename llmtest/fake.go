@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/llmlimit/llmlimit"
+	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
 // FakeModel is the Model of every [Fake] reply.
@@ -123,7 +124,7 @@ func (f *Fake) Generate(ctx context.Context, req *llmlimit.Request) (*llmlimit.R
 	if step.Latency > 0 {
 		latency = step.Latency
 	}
-	if err := sleep(ctx, latency); err != nil {
+	if err := wait.Sleep(ctx, latency); err != nil {
 		return nil, err
 	}
 	if step.Err != nil {
@@ -162,20 +163,4 @@ func copyRequest(r llmlimit.Request) llmlimit.Request {
 		r.Temperature = &t
 	}
 	return r
-}
-
-// sleep waits for d or until ctx is done, whichever comes first, and returns
-// ctx.Err() in the second case.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

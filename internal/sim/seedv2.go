@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/llmlimit/llmlimit"
+	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
 // The seed patch's settings (unified-optimization-patch-v2: .env and the
@@ -142,7 +143,7 @@ func (s *SeedV2) Generate(ctx context.Context, req *llmlimit.Request) (*llmlimit
 		if attempt >= seedMaxRetries {
 			return nil, err
 		}
-		if err := sleep(ctx, delay+s.jitter()); err != nil {
+		if err := wait.Sleep(ctx, delay+s.jitter()); err != nil {
 			return nil, err
 		}
 		delay *= 2
@@ -163,7 +164,7 @@ func (s *SeedV2) recordSuccess(ctx context.Context) error {
 	if !pause {
 		return nil
 	}
-	if err := sleep(ctx, seedSuccessPause); err != nil {
+	if err := wait.Sleep(ctx, seedSuccessPause); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -185,7 +186,7 @@ func (s *SeedV2) recordRateLimit(ctx context.Context) error {
 	if !pause {
 		return nil
 	}
-	if err := sleep(ctx, seedRateLimitPause); err != nil {
+	if err := wait.Sleep(ctx, seedRateLimitPause); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -218,19 +219,4 @@ func is429(err error) bool {
 		return pe.StatusCode == 429
 	}
 	return errors.Is(err, llmlimit.ErrRateLimited) || errors.Is(err, llmlimit.ErrQuotaExhausted)
-}
-
-// sleep waits for d or until ctx is done, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
