@@ -1,0 +1,253 @@
+package llmlimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/llmlimit/llmlimit/internal/prompt"
+	"golang.org/x/sync/errgroup"
+)
+
+// run is the state of one Run.
+type run struct {
+	t     *TagSpace
+	items []Item
+	vocab []string
+	keyer keyer
+	tally *tally
+	// schema is shared by the run's requests; providers only read it.
+	schema map[string]any
+
+	// cbMu serializes callbacks, so that progress never goes backwards;
+	// mu guards the results and is never held while calling out.
+	cbMu     sync.Mutex
+	mu       sync.Mutex
+	results  []Result
+	settled  []bool
+	progress Progress
+}
+
+// group is the items sharing one text, tagged once. The first item's id
+// stands for the group in batches.
+type group struct {
+	key, text string
+	idx       []int
+}
+
+func (r *run) id(g *group) string { return r.items[g.idx[0]].ID }
+
+// prepare settles items that need no call (bad text, cache hits) and groups
+// the rest by text, in order of first appearance.
+func (r *run) prepare() []*group {
+	var groups []*group
+	byKey := map[string]*group{}
+	max := r.t.cfg.maxItemBytes
+	for i, it := range r.items {
+		var err error
+		switch {
+		case it.Text == "":
+			err = fmt.Errorf("llmlimit: item %s: empty text", it.ID)
+		case len(it.Text) > max:
+			err = fmt.Errorf("llmlimit: item %s: text of %d bytes exceeds the limit of %d", it.ID, len(it.Text), max)
+		case !utf8.ValidString(it.Text):
+			err = fmt.Errorf("llmlimit: item %s: text is not valid UTF-8", it.ID)
+		}
+		if err != nil {
+			r.settle(&group{idx: []int{i}}, nil, "", false, func(string) error { return err })
+			continue
+		}
+		key := r.keyer.key(it.Text)
+		if g := byKey[key]; g != nil {
+			g.idx = append(g.idx, i)
+			continue
+		}
+		if r.t.cache != nil {
+			if tags, ok := r.t.cache.Get(key); ok && len(tags) > 0 {
+				r.settle(&group{idx: []int{i}}, tags, "", true, nil)
+				continue
+			}
+		}
+		g := &group{key: key, text: it.Text, idx: []int{i}}
+		byKey[key] = g
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// dispatch sends the groups in batches until done or ctx ends.
+func (r *run) dispatch(ctx context.Context, groups []*group) {
+	var eg errgroup.Group
+	eg.SetLimit(r.t.cfg.maxConcurrency)
+	for b := range slices.Chunk(groups, r.t.cfg.batchSize) {
+		if ctx.Err() != nil {
+			break
+		}
+		eg.Go(func() error { r.batch(ctx, b); return nil })
+	}
+	eg.Wait()
+}
+
+// batch tags one batch, repeating what the replies left out, as described
+// on TagSpace.
+func (r *run) batch(ctx context.Context, groups []*group) {
+	type attempt struct {
+		groups []*group
+		tries  int // failed attempts so far
+	}
+	maxRetries := r.t.cfg.maxRetries
+	queue := []attempt{{groups: groups}}
+	for len(queue) > 0 {
+		a := queue[0]
+		queue = queue[1:]
+		if ctx.Err() != nil {
+			return
+		}
+		missing, cause, ok := r.call(ctx, a.groups)
+		if !ok || len(missing) == 0 {
+			continue
+		}
+		tries := a.tries + 1
+		switch {
+		case tries <= maxRetries:
+			queue = append(queue, attempt{groups: missing, tries: tries})
+		case len(missing) > 1:
+			// A batch that keeps failing may fail because of one item;
+			// one last try each finds the items that can be tagged.
+			for _, g := range missing {
+				queue = append(queue, attempt{groups: []*group{g}, tries: maxRetries})
+			}
+		default:
+			r.settle(missing[0], nil, "", false, func(id string) error {
+				return fmt.Errorf("llmlimit: item %s: %w after %d attempts: %v", id, ErrBadReply, tries, cause)
+			})
+		}
+	}
+}
+
+// call sends one batch and settles the items the reply tags. It returns the
+// items left untagged and why; ok is false when nothing is to be retried
+// (a provider error settled every item, or ctx ended).
+func (r *run) call(ctx context.Context, groups []*group) (missing []*group, cause error, ok bool) {
+	ids := make([]string, len(groups))
+	items := make([]prompt.Item, len(groups))
+	for i, g := range groups {
+		ids[i] = r.id(g)
+		items[i] = prompt.Item{ID: ids[i], Text: g.text}
+	}
+	req := &Request{
+		Model:      r.t.cfg.model,
+		System:     prompt.System,
+		Prompt:     prompt.Build(items, r.vocab),
+		JSONSchema: r.schema,
+	}
+	begin := time.Now()
+	resp, err := r.t.p.Generate(ctx, req)
+	took := time.Since(begin)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, false // finish marks them with ctx's error
+		}
+		r.tally.fail(err)
+		r.t.cfg.logger.Warn("batch failed", "items", len(groups), "error", err)
+		for _, g := range groups {
+			r.settle(g, nil, "", false, func(id string) error {
+				return fmt.Errorf("llmlimit: item %s: %w", id, err)
+			})
+		}
+		return nil, nil, false
+	}
+	r.tally.serve(resp, took)
+
+	got, perr := prompt.ParseReply(resp.Text, ids, r.vocab)
+	for i, g := range groups {
+		if tags, found := got[ids[i]]; found {
+			r.settle(g, tags, resp.Provider, false, nil)
+		} else {
+			missing = append(missing, g)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return nil, nil, true
+	case perr != nil:
+		cause = perr
+	case len(missing) == len(groups):
+		cause = errors.New("reply tagged no item of the batch")
+	default:
+		cause = fmt.Errorf("reply left %d of %d items untagged", len(missing), len(groups))
+	}
+	r.t.cfg.logger.Warn("bad reply", "provider", resp.Provider, "items", len(groups),
+		"missing", len(missing), "error", cause)
+	return missing, cause, true
+}
+
+// settle records the outcome of every item of g, adds successful tags to the
+// cache, and calls the callbacks. errFor gives each item's error from its id.
+func (r *run) settle(g *group, tags []string, provider string, cached bool, errFor func(id string) error) {
+	if errFor == nil && !cached && r.t.cache != nil && g.key != "" {
+		r.t.cache.Add(g.key, tags)
+	}
+	onResult, onProgress := r.t.cfg.onResult, r.t.cfg.onProgress
+	for _, i := range g.idx {
+		res := Result{ID: r.items[i].ID, Cached: cached}
+		if errFor != nil {
+			res.Err = errFor(res.ID)
+		} else {
+			res.Tags, res.Provider = slices.Clone(tags), provider
+		}
+		r.cbMu.Lock()
+		r.mu.Lock()
+		if r.settled[i] {
+			r.mu.Unlock()
+			r.cbMu.Unlock()
+			continue
+		}
+		r.settled[i] = true
+		r.results[i] = res
+		r.progress.Done++
+		if res.Err != nil {
+			r.progress.Failed++
+		} else if cached {
+			r.progress.Cached++
+		}
+		p := r.progress
+		r.mu.Unlock()
+		if onResult != nil {
+			onResult(res)
+		}
+		if onProgress != nil {
+			onProgress(p)
+		}
+		r.cbMu.Unlock()
+	}
+}
+
+// finish marks every unsettled item with ctx's error and reports whether
+// there was any.
+func (r *run) finish(ctx context.Context) bool {
+	var left []int
+	r.mu.Lock()
+	for i, done := range r.settled {
+		if !done {
+			left = append(left, i)
+		}
+	}
+	r.mu.Unlock()
+	if len(left) == 0 {
+		return false
+	}
+	err := ctx.Err()
+	if err == nil {
+		// Unreachable unless a batch returned without settling its items.
+		err = errors.New("llmlimit: item was not tagged")
+	}
+	for _, i := range left {
+		r.settle(&group{idx: []int{i}}, nil, "", false, func(string) error { return err })
+	}
+	return ctx.Err() != nil
+}
