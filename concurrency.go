@@ -157,7 +157,7 @@ func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error)
 			l.mu.Unlock()
 			return nil, &cooldownError{provider: l.p.Name(), wait: delay, cause: err}
 		}
-		l.log.Info("backoff", "status", statusOf(err), "kind", kind.String(), "attempt", attempt+1, "wait", delay)
+		l.log.Info("backoff", "status", providerErrorOf(err).StatusCode, "kind", kind.String(), "attempt", attempt+1, "wait", delay)
 		if err := wait.Sleep(ctx, delay); err != nil {
 			l.countCanceled()
 			return nil, err
@@ -281,6 +281,17 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 		newLimit int
 		outcome  = Outcome{Rules: l.rules()}
 	)
+	// Classify before taking the lock: errors.As walks the chain.
+	var pe *ProviderError
+	if err != nil && ctx.Err() == nil {
+		kind, pe = KindOf(err), providerErrorOf(err)
+		if kind == KindCanceled {
+			// The provider saw a cancellation that was not the caller's:
+			// nothing says a retry would fare better.
+			kind = KindPermanent
+		}
+		hint = pe.RetryAfter
+	}
 	l.mu.Lock()
 	l.inFlight--
 	switch {
@@ -300,16 +311,9 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 		kind = KindCanceled
 		l.stats.Canceled++
 	default:
-		kind = KindOf(err)
-		if kind == KindCanceled {
-			// The provider saw a cancellation that was not the caller's:
-			// nothing says a retry would fare better.
-			kind = KindPermanent
-		}
-		hint = retryAfterOf(err)
 		switch kind {
 		case KindRateLimited:
-			outcome.RateLimited, outcome.RetryAfter, outcome.RateLimit = true, hint, rateLimitOf(err)
+			outcome.RateLimited, outcome.RetryAfter, outcome.RateLimit = true, hint, pe.RateLimit
 			l.stats.RateLimited++
 			l.streak = 0
 			// A 429 that reports its quota says the window is spent, which
@@ -324,10 +328,11 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 			l.budget.fail()
 		case KindQuotaExhausted:
 			l.stats.QuotaExhausted++
-			until := time.Now().Add(quotaRecheck)
+			wait := quotaRecheck
 			if hint > 0 {
-				until = time.Now().Add(hint)
+				wait = hint
 			}
+			until := time.Now().Add(wait)
 			if until.After(l.exhaustedUntil) {
 				l.exhaustedUntil = until
 			}

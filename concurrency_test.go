@@ -173,7 +173,7 @@ func TestNotRetried(t *testing.T) {
 					if !errors.Is(err, ErrQuotaExhausted) || p.calls.Load() != 1 {
 						t.Fatalf("second call: err %v, attempts %d; want fast ErrQuotaExhausted", err, p.calls.Load())
 					}
-					time.Sleep(max(retryAfterOf(tt.err), quotaRecheck))
+					time.Sleep(max(providerErrorOf(tt.err).RetryAfter, quotaRecheck))
 					p.next = nil
 					if err := call(t, l); err != nil || p.calls.Load() != 2 {
 						t.Fatalf("after reset: err %v, attempts %d", err, p.calls.Load())

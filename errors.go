@@ -178,29 +178,12 @@ func (e *cooldownError) Error() string {
 func (e *cooldownError) Is(target error) bool { return target == ErrCooldown }
 func (e *cooldownError) Unwrap() error        { return e.cause }
 
-// retryAfterOf returns the server's retry hint carried by err, or 0.
-func retryAfterOf(err error) time.Duration {
+// providerErrorOf returns the *ProviderError in err's chain, or an empty one
+// (no status, hint or quota report) when there is none.
+func providerErrorOf(err error) *ProviderError {
 	var pe *ProviderError
 	if errors.As(err, &pe) {
-		return pe.RetryAfter
+		return pe
 	}
-	return 0
-}
-
-// statusOf returns the HTTP status carried by err, or 0.
-func statusOf(err error) int {
-	var pe *ProviderError
-	if errors.As(err, &pe) {
-		return pe.StatusCode
-	}
-	return 0
-}
-
-// rateLimitOf returns the quota report carried by err, or nil.
-func rateLimitOf(err error) *RateLimit {
-	var pe *ProviderError
-	if errors.As(err, &pe) {
-		return pe.RateLimit
-	}
-	return nil
+	return &ProviderError{}
 }
