@@ -328,11 +328,11 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 			l.budget.fail()
 		case KindQuotaExhausted:
 			l.stats.QuotaExhausted++
-			wait := quotaRecheck
+			failFast := quotaRecheck
 			if hint > 0 {
-				wait = hint
+				failFast = hint
 			}
-			until := time.Now().Add(wait)
+			until := time.Now().Add(failFast)
 			if until.After(l.exhaustedUntil) {
 				l.exhaustedUntil = until
 			}

@@ -127,8 +127,9 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// validateLimiter checks the settings a Limiter uses.
-func (c *config) validateLimiter() error {
+// validateShared checks the settings both a Limiter and a TagSpace use, so
+// that one list of options is judged the same by every constructor.
+func (c *config) validateShared() error {
 	switch {
 	case c.concurrency < 1:
 		return fmt.Errorf("llmlimit: concurrency %d: must be at least 1", c.concurrency)
@@ -136,6 +137,20 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: max concurrency %d: must be at least the initial concurrency %d", c.maxConcurrency, c.concurrency)
 	case c.maxConcurrency > maxConcurrencySetting:
 		return fmt.Errorf("llmlimit: max concurrency %d: more than %d", c.maxConcurrency, maxConcurrencySetting)
+	case c.maxRetries < 0:
+		return fmt.Errorf("llmlimit: max retries %d: must not be negative", c.maxRetries)
+	case c.maxRetries > maxRetriesSetting:
+		return fmt.Errorf("llmlimit: max retries %d: more than %d", c.maxRetries, maxRetriesSetting)
+	}
+	return nil
+}
+
+// validateLimiter checks the settings a Limiter uses.
+func (c *config) validateLimiter() error {
+	if err := c.validateShared(); err != nil {
+		return err
+	}
+	switch {
 	case c.successesPerCooldown > maxCount:
 		return fmt.Errorf("llmlimit: successes per cooldown %d: more than %d", c.successesPerCooldown, maxCount)
 	case c.rateLimitsPerCooldown > maxCount:
@@ -144,8 +159,6 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: success cooldown %s: more than %s", c.successCooldown, maxDuration)
 	case c.rateLimitCooldown > maxDuration:
 		return fmt.Errorf("llmlimit: rate-limit cooldown %s: more than %s", c.rateLimitCooldown, maxDuration)
-	case c.maxRetries > maxRetriesSetting:
-		return fmt.Errorf("llmlimit: max retries %d: more than %d", c.maxRetries, maxRetriesSetting)
 	case c.maxDelay > maxDuration:
 		return fmt.Errorf("llmlimit: backoff max %s: more than %s", c.maxDelay, maxDuration)
 	case c.stateTimeout <= 0 || c.stateTimeout > time.Minute:
@@ -160,8 +173,6 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: rate limits per cooldown %d: must not be negative", c.rateLimitsPerCooldown)
 	case c.rateLimitCooldown < 0:
 		return fmt.Errorf("llmlimit: rate-limit cooldown %s: must not be negative", c.rateLimitCooldown)
-	case c.maxRetries < 0:
-		return fmt.Errorf("llmlimit: max retries %d: must not be negative", c.maxRetries)
 	case c.baseDelay <= 0:
 		return fmt.Errorf("llmlimit: backoff base %s: must be positive", c.baseDelay)
 	case c.maxDelay < c.baseDelay:

@@ -123,6 +123,9 @@ func isNil(c Cache) bool {
 
 // validateTagSpace checks the settings a TagSpace uses.
 func (c *config) validateTagSpace() error {
+	if err := c.validateShared(); err != nil {
+		return err
+	}
 	switch {
 	case c.batchSize < 1:
 		return fmt.Errorf("llmlimit: batch size %d: must be at least 1", c.batchSize)
@@ -136,14 +139,6 @@ func (c *config) validateTagSpace() error {
 		return fmt.Errorf("llmlimit: max item bytes %d: must be at least 1", c.maxItemBytes)
 	case c.maxItemBytes > maxItemBytesSetting:
 		return fmt.Errorf("llmlimit: max item bytes %d: more than %d", c.maxItemBytes, maxItemBytesSetting)
-	case c.maxConcurrency > maxConcurrencySetting:
-		return fmt.Errorf("llmlimit: max concurrency %d: more than %d", c.maxConcurrency, maxConcurrencySetting)
-	case c.concurrency < 1:
-		return fmt.Errorf("llmlimit: concurrency %d: must be at least 1", c.concurrency)
-	case c.maxConcurrency < c.concurrency:
-		return fmt.Errorf("llmlimit: max concurrency %d: must be at least the initial concurrency %d", c.maxConcurrency, c.concurrency)
-	case c.maxRetries < 0:
-		return fmt.Errorf("llmlimit: max retries %d: must not be negative", c.maxRetries)
 	}
 	for model, p := range c.prices {
 		if model == "" {
