@@ -40,15 +40,9 @@ func TestSuccessCooldownPausesEveryCaller(t *testing.T) {
 		if got := l.local.PausedUntil().Sub(start); got != 5*time.Second {
 			t.Fatalf("gate after 12 successes: %v ahead, want 5s", got)
 		}
-		var wg sync.WaitGroup
-		for i := 0; i < 3; i++ {
-			wg.Go(func() {
-				if err := call(t, l); err != nil {
-					t.Error(err)
-				}
-			})
+		if ok := runCallers(t, l, 3); ok != 3 {
+			t.Fatalf("%d of 3 callers succeeded", ok)
 		}
-		wg.Wait()
 		starts := p.startTimes()
 		for i, s := range starts[12:] {
 			if d := s.Sub(start); d != 5*time.Second {
@@ -275,11 +269,9 @@ func TestSlotsBoundInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &stubProvider{latency: time.Second}
 		l := newTestLimiter(t, p, WithSuccessCooldown(0, 0))
-		var wg sync.WaitGroup
-		for i := 0; i < 100; i++ {
-			wg.Go(func() { call(t, l) })
+		if ok := runCallers(t, l, 100); ok != 100 {
+			t.Fatalf("%d of 100 callers succeeded", ok)
 		}
-		wg.Wait()
 		if got := p.maxInFlight(); got > DefaultMaxConcurrency {
 			t.Fatalf("max in flight %d > %d", got, DefaultMaxConcurrency)
 		}
@@ -291,8 +283,7 @@ func TestSlotsBoundInFlight(t *testing.T) {
 			t.Fatalf("max in flight %d, want it to reach %d", p.maxInFlight(), DefaultMaxConcurrency)
 		}
 		p.next = func(int) error { return rateLimited(0) }
-		l2 := l
-		call(t, l2)
+		call(t, l)
 		if got := l.Stats().ConcurrencyLimit; got != 1 {
 			// 6 → 3 → 1 → 1 → 1 over the four attempts.
 			t.Fatalf("limit after 429s = %d, want 1", got)

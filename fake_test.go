@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/llmlimit/llmlimit/internal/wait"
@@ -75,3 +76,21 @@ func serverError() error {
 // zeroRand pins every jitter draw to its minimum, so virtual-time
 // assertions can be exact.
 func zeroRand() float64 { return 0 }
+
+// runCallers sends n concurrent calls through l and returns how many
+// succeeded, once all have returned.
+func runCallers(t *testing.T, l *Limiter, n int) (ok int) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := 0; i < n; i++ {
+		wg.Go(func() {
+			if _, err := l.Generate(t.Context(), &Request{}); err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return ok
+}

@@ -57,22 +57,6 @@ func (w *windowServer) maxPerWindow() int {
 	return m
 }
 
-func runCallers(t *testing.T, l *Limiter, n int) (ok int) {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for i := 0; i < n; i++ {
-		wg.Go(func() {
-			if _, err := l.Generate(t.Context(), &Request{}); err == nil {
-				mu.Lock()
-				ok++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return ok
-}
-
 func TestRequestsPerMinuteNeverExceedsAFixedWindow(t *testing.T) {
 	for _, phase := range []time.Duration{0, 1 * time.Second, 17 * time.Second, 59 * time.Second} {
 		synctest.Test(t, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -87,15 +86,9 @@ func TestSharedStateOutageDegradesToLocal(t *testing.T) {
 					shared.broken.Store(true)
 				}
 				start := time.Now()
-				var wg sync.WaitGroup
-				for i := 0; i < 24; i++ {
-					wg.Go(func() {
-						if err := call(t, l); err != nil {
-							t.Error(err)
-						}
-					})
+				if ok := runCallers(t, l, 24); ok != 24 {
+					t.Fatalf("%d of 24 callers succeeded", ok)
 				}
-				wg.Wait()
 				// Local limits still apply: 24 successes, two 5s pauses, and
 				// one timeout (hung) or none (refused) before going local.
 				if p.maxInFlight() > DefaultConcurrency || l.Stats().Cooldowns.Successes != 2 {
