@@ -86,3 +86,28 @@ func ExampleOptionsFromEnv() {
 	// slot limit: 2
 	// llmlimit: TAG_SPACE_AI_CONCURRENCY="lots": not an integer
 }
+
+func ExampleOptionsFromLookup() {
+	// Settings kept elsewhere than the environment, such as a config file,
+	// under the TAG_SPACE_* names.
+	settings := map[string]string{
+		"TAG_SPACE_AI_CONCURRENCY":   "2",
+		"TAG_SPACE_SUCCESS_COOLDOWN": "1s", // the count stays at its default
+	}
+	lookup := func(name string) (string, bool) { v, ok := settings[name]; return v, ok }
+
+	opts, err := llmlimit.OptionsFromLookup(lookup)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	l, _ := llmlimit.New(llmtest.NewFake("gemini"), opts...)
+	fmt.Println("slot limit:", l.Stats().ConcurrencyLimit)
+
+	settings["TAG_SPACE_MAX_WAIT"] = "soon"
+	_, err = llmlimit.OptionsFromLookup(lookup)
+	fmt.Println(err)
+	// Output:
+	// slot limit: 2
+	// llmlimit: TAG_SPACE_MAX_WAIT="soon": not a duration
+}

@@ -1,0 +1,140 @@
+package llmlimit
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvVars lists the variables [OptionsFromEnv] and [OptionsFromLookup] read.
+var EnvVars = []string{
+	"TAG_SPACE_AI_CONCURRENCY", "TAG_SPACE_MAX_AI_CONCURRENCY", "TAG_SPACE_BATCH_SIZE",
+	"TAG_SPACE_CACHE_ENABLED", "TAG_SPACE_CACHE_SIZE",
+	"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", "TAG_SPACE_SUCCESS_COOLDOWN",
+	"TAG_SPACE_COOLDOWN_AFTER_429S", "TAG_SPACE_RATE_LIMIT_COOLDOWN",
+	"TAG_SPACE_MAX_RETRIES", "TAG_SPACE_MAX_WAIT", "TAG_SPACE_REQUESTS_PER_MINUTE",
+}
+
+// OptionsFromEnv reads the TAG_SPACE_* variables listed in [EnvVars] from
+// the process environment; it is OptionsFromLookup(os.LookupEnv).
+func OptionsFromEnv() ([]Option, error) { return OptionsFromLookup(os.LookupEnv) }
+
+// OptionsFromLookup returns the options set by the TAG_SPACE_* variables
+// listed in [EnvVars], asking lookup for the value of each by name, so that
+// settings kept elsewhere than the process environment (a config file,
+// command-line flags layered over the environment) get the same syntax and
+// checks. lookup is called once per variable, from the calling goroutine.
+//
+// Integers are decimal; durations are Go durations ("5s", "1m30s") or bare
+// seconds ("5", "0.5"); TAG_SPACE_CACHE_ENABLED is a [strconv.ParseBool]
+// boolean. A variable that lookup reports unset, or whose value is blank,
+// gives no option. Every other yields an option that changes its own
+// setting alone, so options placed before the returned ones keep what the
+// variables don't set. In particular the halves of a cooldown pair stand
+// alone: TAG_SPACE_SUCCESS_COOLDOWN=1s keeps the count from
+// TAG_SPACE_COOLDOWN_AFTER_SUCCESSES, an earlier option, or the default 12.
+//
+// A bad value is an error naming the variable and the value, such as
+// `llmlimit: TAG_SPACE_MAX_WAIT="soon": not a duration`; so is a
+// TAG_SPACE_MAX_AI_CONCURRENCY below TAG_SPACE_AI_CONCURRENCY when both
+// are set. Other combinations are left to the constructors, which see the
+// whole list of options.
+func OptionsFromLookup(lookup func(name string) (value string, ok bool)) ([]Option, error) {
+	var opts []Option
+	c, set := defaultConfig(), make(map[string]bool)
+	for _, v := range envTable {
+		s, ok := lookup(v.name)
+		if !ok || strings.TrimSpace(s) == "" {
+			continue
+		}
+		o, err := v.parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("llmlimit: %s=%q: %w", v.name, s, err)
+		}
+		o(&c)
+		set[v.name] = true
+		opts = append(opts, o)
+	}
+	if set["TAG_SPACE_AI_CONCURRENCY"] && set["TAG_SPACE_MAX_AI_CONCURRENCY"] && c.maxConcurrency < c.concurrency {
+		return nil, fmt.Errorf("llmlimit: TAG_SPACE_MAX_AI_CONCURRENCY=%d is less than TAG_SPACE_AI_CONCURRENCY=%d", c.maxConcurrency, c.concurrency)
+	}
+	return opts, nil
+}
+
+// envTable is how each TAG_SPACE_* variable becomes an Option. The halves
+// of a cooldown pair set one field each, so either can be set alone.
+var envTable = []struct {
+	name  string
+	parse func(string) (Option, error)
+}{
+	{"TAG_SPACE_AI_CONCURRENCY", envInt(WithConcurrency, 1, maxConcurrencySetting)},
+	{"TAG_SPACE_MAX_AI_CONCURRENCY", envInt(WithMaxConcurrency, 1, maxConcurrencySetting)},
+	{"TAG_SPACE_BATCH_SIZE", envInt(WithBatchSize, 1, maxBatchSize)},
+	{"TAG_SPACE_CACHE_ENABLED", envBool(WithCacheEnabled)},
+	{"TAG_SPACE_CACHE_SIZE", envInt(WithCacheSize, 1, maxCacheSize)},
+	{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", envInt(func(n int) Option { return func(c *config) { c.successesPerCooldown = n } }, 0, maxCount)},
+	{"TAG_SPACE_SUCCESS_COOLDOWN", envDuration(func(d time.Duration) Option { return func(c *config) { c.successCooldown = d } })},
+	{"TAG_SPACE_COOLDOWN_AFTER_429S", envInt(func(n int) Option { return func(c *config) { c.rateLimitsPerCooldown = n } }, 0, maxCount)},
+	{"TAG_SPACE_RATE_LIMIT_COOLDOWN", envDuration(func(d time.Duration) Option { return func(c *config) { c.rateLimitCooldown = d } })},
+	{"TAG_SPACE_MAX_RETRIES", envInt(WithMaxRetries, 0, maxRetriesSetting)},
+	{"TAG_SPACE_MAX_WAIT", envDuration(WithMaxWait)},
+	{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0, maxCount)},
+}
+
+func envInt(set func(int) Option, min, max int) func(string) (Option, error) {
+	return func(v string) (Option, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("not an integer")
+		}
+		if n < min {
+			return nil, fmt.Errorf("must be at least %d", min)
+		}
+		if n > max {
+			return nil, fmt.Errorf("must be at most %d", max)
+		}
+		return set(n), nil
+	}
+}
+
+func envBool(set func(bool) Option) func(string) (Option, error) {
+	return func(v string) (Option, error) {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("not a boolean")
+		}
+		return set(b), nil
+	}
+}
+
+func envDuration(set func(time.Duration) Option) func(string) (Option, error) {
+	return func(v string) (Option, error) {
+		v = strings.TrimSpace(v)
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			// Bare numbers are seconds, as in the seed's .env. Converting
+			// NaN or an out-of-range float to a Duration is
+			// implementation-defined, so those are refused first.
+			f, ferr := strconv.ParseFloat(v, 64)
+			switch {
+			case ferr != nil || math.IsNaN(f):
+				return nil, fmt.Errorf("not a duration")
+			case f < 0:
+				return nil, fmt.Errorf("must not be negative")
+			case f > float64(1<<62)/float64(time.Second):
+				return nil, fmt.Errorf("too large")
+			}
+			d = time.Duration(f * float64(time.Second))
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("must not be negative")
+		}
+		if d > maxDuration {
+			return nil, fmt.Errorf("must be at most %s", maxDuration)
+		}
+		return set(d), nil
+	}
+}
