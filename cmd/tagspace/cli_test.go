@@ -304,9 +304,6 @@ func TestCanceled(t *testing.T) {
 	dir := t.TempDir()
 	items, tags := writeSpace(t, dir, smallItems, smallTags)
 	out := filepath.Join(dir, "out.jsonl")
-	for _, name := range llmlimit.EnvVars {
-		t.Setenv(name, "")
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr strings.Builder

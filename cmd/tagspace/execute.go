@@ -24,16 +24,11 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	if err != nil {
 		return exitUsage, err
 	}
-	envOpts, err := llmlimit.OptionsFromEnv()
-	if err != nil {
-		return exitUsage, usageError{err}
-	}
 	logger := slog.New(slog.DiscardHandler)
 	if c.debug {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	opts := append([]llmlimit.Option{llmlimit.WithLogger(logger)}, envOpts...)
-	opts = append(opts, c.tuning...)
+	opts := append([]llmlimit.Option{llmlimit.WithLogger(logger)}, c.tuning...)
 	if c.noCache {
 		opts = append(opts, llmlimit.WithCacheEnabled(false))
 	}

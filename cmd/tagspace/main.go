@@ -51,10 +51,9 @@ type cli struct {
 	cacheFile       string
 	geminiModel     string
 	openaiModel     string
-	tuning          []llmlimit.Option // from the flags that mirror TAG_SPACE_*
+	tuning          []llmlimit.Option // from TAG_SPACE_* and the flags that mirror them
 	maxWaitSet      bool              // by flag or environment
-	flagSet         map[string]bool
-	progress        bool // draw a progress bar: stderr is a terminal
+	progress        bool              // draw a progress bar: stderr is a terminal
 }
 
 // usageError is bad usage, input or configuration: exit 2, no call made.
@@ -67,9 +66,9 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// run is the whole command, callable from tests: env replaces os.Getenv for
-// API keys and base URLs. TAG_SPACE_* settings are read by
-// llmlimit.OptionsFromEnv from the process environment.
+// run is the whole command, callable from tests: env replaces os.Getenv
+// for every variable the command reads, TAG_SPACE_* settings, API keys and
+// base URLs.
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
 	tty := isTerminal(stderr)
 	stderr = &lockedWriter{w: stderr}
@@ -109,9 +108,8 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli,
 	fs.BoolVar(&c.emulate, "emulate", false, "use the built-in emulator even when API keys are set")
 	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model (default "+llmlimit.DefaultGeminiModel+")")
 	fs.StringVar(&c.openaiModel, "openai-model", "", "OpenAI model (default "+llmlimit.DefaultOpenAIModel+")")
-	values := make(map[string]*string, len(tuningFlags))
 	for _, t := range tuningFlags {
-		values[t.flag] = fs.String(t.flag, "", t.usage+" ("+t.env+")")
+		fs.String(t.flag, "", t.usage+" ("+t.env+")")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tagspace (-space NAME | -in ITEMS.jsonl [-tags TAGS.txt]) [flags]\n\n")
@@ -123,8 +121,6 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli,
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
-	c.flagSet = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { c.flagSet[f.Name] = true })
 	switch {
 	case c.space == "" && c.in == "":
 		return nil, usagef("one of -space or -in is required (built-in spaces: %s)", strings.Join(builtinSpaces(), ", "))
@@ -135,12 +131,15 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli,
 	case c.noCache && c.cacheFile != "":
 		return nil, usagef("-no-cache and -cache-file are mutually exclusive")
 	}
-	opts, err := tuningOptions(c.flagSet, values, env)
+	tu, err := newTuning(fs, env)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
-	c.tuning = opts
-	c.maxWaitSet = c.flagSet["max-wait"] || strings.TrimSpace(env("TAG_SPACE_MAX_WAIT")) != ""
+	if c.tuning, err = tu.options(); err != nil {
+		return nil, err
+	}
+	maxWait, _ := tu.lookup("TAG_SPACE_MAX_WAIT")
+	c.maxWaitSet = strings.TrimSpace(maxWait) != ""
 	return c, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,13 +38,13 @@ type cliRun struct {
 	emulator       *llmtest.Emulator // the CLI's own emulator, nil if none was started
 }
 
-// runCLI runs the command with env as its environment for keys and base
-// URLs; TAG_SPACE_* variables are cleared unless tagSpace sets them.
+// runCLI runs the command with env (keys and base URLs) and tagSpace
+// (TAG_SPACE_* settings) as its whole environment.
 func runCLI(t *testing.T, env map[string]string, tagSpace map[string]string, args ...string) cliRun {
 	t.Helper()
-	for _, name := range llmlimit.EnvVars {
-		t.Setenv(name, tagSpace[name])
-	}
+	vars := map[string]string{}
+	maps.Copy(vars, env)
+	maps.Copy(vars, tagSpace)
 	var r cliRun
 	prevCfg, prevHook := emulatorConfig, onEmulator
 	t.Cleanup(func() { emulatorConfig, onEmulator = prevCfg, prevHook })
@@ -55,7 +56,7 @@ func runCLI(t *testing.T, env map[string]string, tagSpace map[string]string, arg
 		r.emulator = e
 	}
 	var stdout, stderr bytes.Buffer
-	r.code = run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	r.code = run(context.Background(), args, func(k string) string { return vars[k] }, &stdout, &stderr)
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	return r
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"io"
-	"strings"
+	"path/filepath"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -11,69 +14,97 @@ import (
 	"github.com/llmlimit/llmlimit/llmtest"
 )
 
-func TestParseDuration(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    time.Duration
-		wantErr bool
-	}{
-		{"5s", 5 * time.Second, false},
-		{"1m30s", 90 * time.Second, false},
-		{" 2 ", 2 * time.Second, false},
-		{"0.25", 250 * time.Millisecond, false},
-		{"0", 0, false},
-		{"-1s", 0, true},
-		{"-3", 0, true},
-		{"soon", 0, true},
-		{"NaN", 0, true},
-		{"1e300", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := parseDuration(tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
-// TestParseFlags checks the tuning flags become options only when set and
-// that a cooldown flag setting one half of its pair takes the other half
-// from the environment, then from the default. The options are opaque, so
-// their effect is checked through the library's validation: a pair whose
-// count came out negative, or a concurrency above its maximum, is refused.
-func TestParseFlags(t *testing.T) {
+// TestTuningLookup shows where each TAG_SPACE_* value comes from: a flag
+// the user set wins over env, which wins over the default (unset).
+func TestTuningLookup(t *testing.T) {
+	wait := map[string]string{"TAG_SPACE_MAX_WAIT": "10s"}
 	tests := []struct {
 		name     string
 		args     []string
 		env      map[string]string
-		wantOpts int
-		wantErr  string
+		variable string
+		want     string
+		wantSet  bool
 	}{
-		{"none", []string{"-space", "euheals"}, nil, 0, ""},
-		{"ints", []string{"-space", "euheals", "-concurrency", "2", "-max-concurrency", "4", "-batch-size", "3", "-cache-size", "10", "-max-retries", "0", "-rpm", "60"}, nil, 6, ""},
-		{"max wait", []string{"-space", "euheals", "-max-wait", "1.5"}, nil, 1, ""},
-		{"one half of a pair", []string{"-space", "euheals", "-success-cooldown", "1s"}, nil, 1, ""},
-		{"both halves", []string{"-space", "euheals", "-cooldown-after-429s", "2", "-rate-limit-cooldown", "3s"}, nil, 1, ""},
-		{"other half from env", []string{"-space", "euheals", "-success-cooldown", "1s"}, map[string]string{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES": "x"}, 0, "TAG_SPACE_COOLDOWN_AFTER_SUCCESSES: not an integer"},
-		{"bad int", []string{"-space", "euheals", "-rpm", "fast"}, nil, 0, `-rpm="fast": not an integer`},
-		{"negative int", []string{"-space", "euheals", "-max-retries", "-1"}, nil, 0, `-max-retries="-1": must be at least 0`},
-		{"zero concurrency", []string{"-space", "euheals", "-concurrency", "0"}, nil, 0, `-concurrency="0": must be at least 1`},
-		{"no-cache and cache-file", []string{"-space", "euheals", "-no-cache", "-cache-file", "x"}, nil, 0, "mutually exclusive"},
+		{"flag over env", []string{"-max-wait", "2s"}, wait, "TAG_SPACE_MAX_WAIT", "2s", true},
+		{"env without flag", nil, wait, "TAG_SPACE_MAX_WAIT", "10s", true},
+		{"flag without env", []string{"-max-wait", "0"}, nil, "TAG_SPACE_MAX_WAIT", "0", true},
+		{"neither", nil, nil, "TAG_SPACE_MAX_WAIT", "", false},
+		{"another variable's flag", []string{"-rpm", "60"}, wait, "TAG_SPACE_MAX_WAIT", "10s", true},
+		{"pair half from flag", []string{"-success-cooldown", "1s"}, map[string]string{"TAG_SPACE_SUCCESS_COOLDOWN": "9s"}, "TAG_SPACE_SUCCESS_COOLDOWN", "1s", true},
+		{"other half from env", []string{"-success-cooldown", "1s"}, map[string]string{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES": "4"}, "TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", "4", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseFlags(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			env := func(k string) string { return tt.env[k] }
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			for _, f := range tuningFlags {
+				fs.String(f.flag, "", f.usage)
+			}
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			tu, err := newTuning(fs, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := tu.lookup(tt.variable); v != tt.want || ok != tt.wantSet {
+				t.Errorf("lookup(%s) = %q, %v; want %q, %v", tt.variable, v, ok, tt.want, tt.wantSet)
+			}
+			// The emulator's default wait budget applies only when neither
+			// -max-wait nor TAG_SPACE_MAX_WAIT sets one.
+			c, err := parseFlags(append([]string{"-space", "euheals"}, tt.args...), env, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantWait := tt.env["TAG_SPACE_MAX_WAIT"] != "" || slices.Contains(tt.args, "-max-wait"); c.maxWaitSet != wantWait {
+				t.Errorf("maxWaitSet = %v, want %v", c.maxWaitSet, wantWait)
+			}
+		})
+	}
+}
+
+// TestParseFlagsTuning checks the tuning settings are parsed and checked
+// once, by the library, and that an error names the flag when a flag gave
+// the bad value and the variable when the environment did.
+func TestParseFlagsTuning(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"none", nil, nil, ""},
+		{"every flag", []string{"-concurrency", "2", "-max-concurrency", "4", "-batch-size", "3", "-cache-size", "10",
+			"-cooldown-after-successes", "0", "-success-cooldown", "1.5", "-cooldown-after-429s", "2", "-rate-limit-cooldown", "3s",
+			"-max-retries", "0", "-max-wait", "1m", "-rpm", "60"}, nil, ""},
+		{"flag wins over a bad variable", []string{"-max-wait", "2s"}, map[string]string{"TAG_SPACE_MAX_WAIT": "soon"}, ""},
+		{"bad int", []string{"-rpm", "fast"}, nil, `-rpm="fast": not an integer`},
+		{"bad duration", []string{"-max-wait", "abc"}, nil, `-max-wait="abc": not a duration`},
+		{"NaN duration", []string{"-success-cooldown", "NaN"}, nil, `-success-cooldown="NaN": not a duration`},
+		{"negative int", []string{"-max-retries", "-1"}, nil, `-max-retries="-1": must be at least 0`},
+		{"zero concurrency", []string{"-concurrency", "0"}, nil, `-concurrency="0": must be at least 1`},
+		{"too large", []string{"-rpm", "2000000"}, nil, `-rpm="2000000": must be at most 1000000`},
+		{"empty flag", []string{"-max-wait", " "}, map[string]string{"TAG_SPACE_MAX_WAIT": "2s"}, `-max-wait: empty value`},
+		{"bad variable", nil, map[string]string{"TAG_SPACE_BATCH_SIZE": "five"}, `llmlimit: TAG_SPACE_BATCH_SIZE="five": not an integer`},
+		{"bad other half in env", []string{"-success-cooldown", "1s"}, map[string]string{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES": "x"},
+			`llmlimit: TAG_SPACE_COOLDOWN_AFTER_SUCCESSES="x": not an integer`},
+		{"concurrency flags", []string{"-concurrency", "5", "-max-concurrency", "2"}, nil, "-max-concurrency=2 is less than -concurrency=5"},
+		{"concurrency flag and variable", []string{"-concurrency", "5"}, map[string]string{"TAG_SPACE_MAX_AI_CONCURRENCY": "2"},
+			"TAG_SPACE_MAX_AI_CONCURRENCY=2 is less than -concurrency=5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseFlags(append([]string{"-space", "euheals"}, tt.args...), func(k string) string { return tt.env[k] }, io.Discard)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				var ue usageError
+				if err == nil || err.Error() != tt.wantErr || !errors.As(err, &ue) {
+					t.Fatalf("err = %v, want the usage error %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
-			}
-			if len(c.tuning) != tt.wantOpts {
-				t.Errorf("%d options, want %d", len(c.tuning), tt.wantOpts)
 			}
 			if err := validateOptions(c.tuning); err != nil {
 				t.Errorf("options refused: %v", err)
@@ -127,6 +158,35 @@ func TestPairTakesEnvHalf(t *testing.T) {
 					t.Fatalf("next call waited %v, want the %v pause", waited, tt.pause)
 				}
 			})
+		})
+	}
+}
+
+// TestTuningReachesRun checks the settings reach a run from the injected
+// environment, and that a flag wins over its variable: the 11 distinct
+// texts of smallItems take 6 calls in batches of 2 (TAG_SPACE_BATCH_SIZE)
+// and 3 in batches of 4 (-batch-size over it).
+func TestTuningReachesRun(t *testing.T) {
+	dir := t.TempDir()
+	items, tags := writeSpace(t, dir, smallItems, smallTags)
+	tests := []struct {
+		name      string
+		args      []string
+		wantCalls int
+	}{
+		{"variable", nil, 6},
+		{"flag over variable", []string{"-batch-size", "4"}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-in", items, "-tags", tags, "-no-cache", "-out", filepath.Join(dir, "out.jsonl")}, tt.args...)
+			r := runCLI(t, nil, map[string]string{"TAG_SPACE_BATCH_SIZE": "2"}, args...)
+			if r.code != exitOK {
+				t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+			}
+			if c := r.emulator.Counters(); c.Gemini.Requests+c.OpenAI.Requests != tt.wantCalls {
+				t.Errorf("%d+%d calls, want %d", c.Gemini.Requests, c.OpenAI.Requests, tt.wantCalls)
+			}
 		})
 	}
 }
