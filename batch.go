@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/llmlimit/llmlimit/internal/prompt"
-	"golang.org/x/sync/errgroup"
+	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
 // run is the state of one Run.
@@ -79,17 +79,42 @@ func (r *run) prepare() []*group {
 	return groups
 }
 
-// dispatch sends the groups in batches until done or ctx ends.
+// dispatch sends the groups in batches until done or ctx ends. Once a slot
+// is free for the next batch it asks the primary whether to hold the rest
+// of the run for the primary's next quota window (see [tailHold]).
 func (r *run) dispatch(ctx context.Context, groups []*group) {
-	var eg errgroup.Group
-	eg.SetLimit(r.t.cfg.maxConcurrency)
-	for b := range slices.Chunk(groups, r.t.cfg.batchSize) {
-		if ctx.Err() != nil {
-			break
-		}
-		eg.Go(func() error { r.batch(ctx, b); return nil })
+	slots := r.t.cfg.maxConcurrency
+	free := make(chan struct{}, slots)
+	for range slots {
+		free <- struct{}{}
 	}
-	eg.Wait()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	primary := primaryAvailability(r.t.p)
+	batches := (len(groups) + r.t.cfg.batchSize - 1) / r.t.cfg.batchSize
+	for b := range slices.Chunk(groups, r.t.cfg.batchSize) {
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return
+		}
+		if ctx.Err() != nil {
+			return // both were ready; select chose the slot
+		}
+		if primary != nil {
+			if hold := tailHold(primary.Availability(), batches, r.tally.meanOpTime(), slots); hold > 0 {
+				r.t.cfg.logger.Info("holding the tail for the primary", "batches", batches, "wait", hold)
+				if wait.Sleep(ctx, hold) != nil {
+					return
+				}
+			}
+		}
+		batches--
+		wg.Go(func() {
+			defer func() { free <- struct{}{} }()
+			r.batch(ctx, b)
+		})
+	}
 }
 
 // batch tags one batch, repeating what the replies left out, as described

@@ -71,6 +71,8 @@ type Limiter struct {
 	waiters        list.List // of *slotWaiter, in arrival order
 	budget         retryBudget
 	sharedDownAt   time.Time // when the shared state last failed; zero when healthy
+	openAt         time.Time // when the last pause handed out ends (Availability)
+	learned        RateLimit // the last quota a server reported (Availability)
 	stats          Stats
 }
 
@@ -196,12 +198,15 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 			return nil
 		}
 		l.releaseSlot()
-		if budget := l.waitBudget(ctx); budget > 0 && pause > budget {
-			l.mu.Lock()
+		budget := l.waitBudget(ctx)
+		l.mu.Lock()
+		l.noteAvailabilityLocked(pause, nil)
+		if budget > 0 && pause > budget {
 			l.stats.Rejected++
 			l.mu.Unlock()
 			return &cooldownError{provider: l.p.Name(), wait: pause, cause: last}
 		}
+		l.mu.Unlock()
 		pause += time.Duration(l.cfg.rand() * float64(gateStagger))
 		if err := wait.Sleep(ctx, pause); err != nil {
 			l.countCanceled()
@@ -340,6 +345,9 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 		default:
 			l.stats.Permanent++
 		}
+	}
+	if outcome.RateLimit != nil {
+		l.noteAvailabilityLocked(0, outcome.RateLimit)
 	}
 	budgetLeft := l.budget.allow()
 	l.grantLocked()

@@ -195,6 +195,16 @@ func (t *tally) serve(resp *Response, d time.Duration) {
 	}
 }
 
+// meanOpTime returns the mean time of the operations served so far, or 0.
+func (t *tally) meanOpTime() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ops == 0 {
+		return 0
+	}
+	return t.opTime / time.Duration(t.ops)
+}
+
 // fail records a failed operation, crediting each provider that a
 // ProviderError in err's tree names.
 func (t *tally) fail(err error) {

@@ -63,6 +63,16 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // slot limit, which starts lower and grows to that maximum, is then what
 // actually bounds the calls, and batches waiting for a slot cost nothing.
 //
+// A run keeps its tail for the primary. When the primary (the provider, or
+// the first member of each [Chain] under it) is an [AvailabilityReporter]
+// such as a [Limiter] that knows its quota, and the primary's window is
+// spent, the run stops sending batches once the rest of it fits in the
+// primary's next window, and sends them when that window opens — but only
+// when the fallback could not have finished them before calls would start
+// waiting for the primary anyway (within [WithMaxWait]). A short run then
+// ends a few seconds later with its last window used in full, instead of
+// ending in a window it barely uses after sending that work to the fallback.
+//
 // Replies are checked by the batch protocol's validator: an item's tags come
 // only from the reply's entry for its own id. Items missing from a reply are
 // sent again, in a smaller batch of just the missing ones; a reply that is

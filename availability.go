@@ -1,0 +1,109 @@
+package llmlimit
+
+import "time"
+
+// Availability is what a provider knows about when it can start its next
+// call and the quota it paces to.
+type Availability struct {
+	// Wait is how long until the provider expects to start a call: the end
+	// of the pause the last caller was told to take, or 0 when none is
+	// pending.
+	Wait time.Duration
+	// Limit is the number of calls its quota allows per Window, configured
+	// ([WithRequestRate]) or learned from the server; 0 when none is known.
+	Limit int
+	// Window is the quota's window, or 0 when none is known.
+	Window time.Duration
+	// MaxWait is the longest a call waits for the provider before failing
+	// with [ErrCooldown] ([WithMaxWait]); 0 means no limit.
+	MaxWait time.Duration
+}
+
+// AvailabilityReporter is implemented by providers that know when they can
+// next start a call, such as [*Limiter]. [TagSpace] asks the primary — the
+// provider itself, or else the first member of each [Chain] down the tree —
+// so that it can keep the last calls of a run for the primary's next quota
+// window instead of sending them to a fallback.
+type AvailabilityReporter interface {
+	Availability() Availability
+}
+
+// Availability implements [AvailabilityReporter].
+func (l *Limiter) Availability() Availability {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := Availability{Wait: max(0, time.Until(l.openAt)), MaxWait: l.cfg.maxWait}
+	switch {
+	case l.cfg.rate.Requests > 0:
+		a.Limit, a.Window = l.cfg.rate.Requests, l.cfg.rate.Per
+	case l.learned.Limit > 0 && l.learned.Window > 0:
+		a.Limit, a.Window = l.learned.Limit, l.learned.Window
+	}
+	return a
+}
+
+// noteAvailabilityLocked remembers what an admission or a reply said about when
+// the provider can next start a call. Callers hold l.mu.
+func (l *Limiter) noteAvailabilityLocked(pause time.Duration, rl *RateLimit) {
+	if pause > 0 {
+		if at := time.Now().Add(pause); at.After(l.openAt) {
+			l.openAt = at
+		}
+	}
+	if rl != nil && rl.Limit > 0 && rl.Window > 0 {
+		l.learned = *rl
+	}
+}
+
+// primaryAvailability returns the AvailabilityReporter that serves p's calls
+// first: p itself, or the first member of each Chain down from p; nil when
+// there is none.
+func primaryAvailability(p Provider) AvailabilityReporter {
+	for range 64 { // deeper trees are not worth following
+		if ar, ok := p.(AvailabilityReporter); ok {
+			return ar
+		}
+		c, ok := p.(Chain)
+		if !ok {
+			return nil
+		}
+		m := c.Members()
+		if len(m) == 0 || m[0] == nil {
+			return nil
+		}
+		p = m[0]
+	}
+	return nil
+}
+
+// tailHold returns how long a run should hold its next batch, with batches
+// still to send (this one included), mean the run's mean operation time so
+// far and slots the calls it keeps in flight, so that the rest of the run
+// goes to the primary's next quota window rather than to a fallback.
+//
+// It holds only when all three are true: the primary's quota is spent for
+// a while (a.Wait > 0 with a known Limit); what is left fits in the next
+// window, together with the calls in flight that may be waiting for it; and the run would reach
+// that window anyway — sending the rest to a fallback now (batches × mean
+// / slots) would not finish before calls start waiting for the primary
+// (a.Wait − a.MaxWait). Holding then costs the run no more than the primary
+// takes to serve the tail, and moves it from the fallback to the primary.
+func tailHold(a Availability, batches int, mean time.Duration, slots int) time.Duration {
+	if a.Limit == 0 || a.Wait <= 0 || mean <= 0 || slots < 1 {
+		return 0
+	}
+	// Calls in flight may be waiting for the same window, unless the wait
+	// is past their budget: then every one of them was turned away.
+	waiting := slots
+	if a.MaxWait > 0 && a.Wait > a.MaxWait {
+		waiting = 0
+	}
+	if batches+waiting > a.Limit {
+		return 0 // more than the next window holds: the surplus goes on
+	}
+	finishOnFallback := time.Duration(batches) * mean / time.Duration(slots)
+	if a.MaxWait > 0 && finishOnFallback < a.Wait-a.MaxWait {
+		return 0 // the run can end before anyone would wait for the primary
+	}
+	return a.Wait
+}

@@ -1,0 +1,115 @@
+package llmlimit
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestTailHold(t *testing.T) {
+	quota := Availability{Wait: 40 * time.Second, Limit: 10, Window: time.Minute, MaxWait: 30 * time.Second}
+	with := func(f func(*Availability)) Availability { a := quota; f(&a); return a }
+	tests := []struct {
+		name    string
+		a       Availability
+		batches int
+		mean    time.Duration
+		want    time.Duration
+	}{
+		{"tail fits and the fallback would not finish first", quota, 4, 6 * time.Second, 40 * time.Second},
+		{"the whole next window", quota, 10, 6 * time.Second, 40 * time.Second},
+		{"more than the next window", quota, 11, 6 * time.Second, 0},
+		{"the fallback finishes before anyone waits", quota, 4, 4 * time.Second, 0},
+		{"no quota known", with(func(a *Availability) { a.Limit, a.Window = 0, 0 }), 4, 6 * time.Second, 0},
+		{"no pause pending", with(func(a *Availability) { a.Wait = 0 }), 4, 6 * time.Second, 0},
+		{"no operation timed yet", quota, 4, 0, 0},
+		// Within the budget, calls in flight may be waiting for the same
+		// window: they count against it.
+		{"within budget, room for those waiting", with(func(a *Availability) { a.Wait = 20 * time.Second }), 8, time.Second, 20 * time.Second},
+		{"within budget, no room for those waiting", with(func(a *Availability) { a.Wait = 20 * time.Second }), 9, time.Second, 0},
+		{"no budget: every call would wait", with(func(a *Availability) { a.MaxWait = 0 }), 8, time.Millisecond, 40 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := tailHold(tt.a, tt.batches, tt.mean, 2); got != tt.want {
+			t.Errorf("%s: tailHold(%+v, %d batches, mean %v, 2 slots) = %v, want %v", tt.name, tt.a, tt.batches, tt.mean, got, tt.want)
+		}
+	}
+}
+
+func TestLimiterAvailability(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &windowServer{limit: 2, window: time.Minute, start: time.Now(), counts: map[int64]int{}}
+		l := newTestLimiter(t, srv, WithMaxWait(10*time.Second), WithMaxRetries(0), WithRateLimitCooldown(0, 0))
+		if got, want := l.Availability(), (Availability{MaxWait: 10 * time.Second}); got != want {
+			t.Fatalf("before any call: %+v, want %+v", got, want)
+		}
+		call(t, l)
+		call(t, l)
+		time.Sleep(5 * time.Second)
+		// The third call meets the spent window: its 429 teaches the
+		// quota. The fourth is told to wait for the next window, 55 s,
+		// past its budget.
+		call(t, l)
+		call(t, l)
+		want := Availability{Wait: 55 * time.Second, Limit: 2, Window: time.Minute, MaxWait: 10 * time.Second}
+		if got := l.Availability(); got != want {
+			t.Fatalf("after the window is spent: %+v, want %+v", got, want)
+		}
+		time.Sleep(20 * time.Second)
+		want.Wait = 35 * time.Second
+		if got := l.Availability(); got != want {
+			t.Fatalf("20 s later: %+v, want %+v", got, want)
+		}
+		time.Sleep(time.Minute)
+		want.Wait = 0
+		if got := l.Availability(); got != want {
+			t.Fatalf("after the window opens: %+v, want %+v", got, want)
+		}
+	})
+	paced, err := New(&stubProvider{}, WithRequestsPerMinute(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := paced.Availability(), (Availability{Limit: 30, Window: time.Minute}); got != want {
+		t.Fatalf("with WithRequestsPerMinute(30): %+v, want %+v", got, want)
+	}
+}
+
+// TestRunKeepsTheTailForThePrimary: once the rest of a run fits in the
+// primary's next window and the fallback could not finish it before calls
+// start waiting for the primary anyway, the run holds it for that window.
+func TestRunKeepsTheTailForThePrimary(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		primary := &fakeProvider{name: "primary", latency: time.Second}
+		backup := &fakeProvider{name: "backup", latency: 20 * time.Second}
+		pl := newTestLimiter(t, primary, WithRequestsPerMinute(10), WithMaxWait(30*time.Second), WithSuccessCooldown(0, 0))
+		fb, err := Fallback(pl, backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := NewTagSpace(fb, WithBatchSize(1), WithConcurrency(2), WithMaxConcurrency(2), WithCacheEnabled(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 0–5 s: ten calls spend the primary's minute. At 5 s two fall
+		// back (the primary's pause, 55 s, is past the 30 s budget). At
+		// 25 s four are left; sending them to the fallback would not end
+		// before 30 s (wait 35 s − budget 30 s = 5 s < 4 × 4.2 s / 2), so
+		// the run holds them until 60 s, and the primary serves them by
+		// 62 s. Without the hold two more would fall back, two would wait
+		// from 45 s, and the primary would serve 12, not 14.
+		start := time.Now()
+		s := makeSpace(16)
+		rep, err := ts.Run(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResults(t, s, rep)
+		if got, want := time.Since(start), 62*time.Second; got != want {
+			t.Errorf("run took %v, want %v", got, want)
+		}
+		if p, b := len(primary.calls()), len(backup.calls()); p != 14 || b != 2 {
+			t.Errorf("primary served %d, backup %d; want 14 and 2", p, b)
+		}
+	})
+}
