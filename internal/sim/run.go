@@ -31,6 +31,11 @@ type Metrics struct {
 	// GoodputAttainable is Gemini successes over what the run could use of
 	// the quota: min(N, Q × windows, per-day cap).
 	GoodputAttainable float64 `json:"goodput_attainable_share"`
+	// FirstWindowUse is the share of the first quota window's requests that
+	// served operations: the run starts at a random point of that window,
+	// and a window shorter than the Limiter's ramp to full concurrency (or
+	// paused by the success cooldown) can't be used in full.
+	FirstWindowUse float64 `json:"first_window_use"`
 	OpSeconds         float64 `json:"op_seconds"`
 	P50Seconds        float64 `json:"p50_seconds"`
 	P99Seconds        float64 `json:"p99_seconds"`
@@ -115,6 +120,7 @@ func RunOnce(ctx context.Context, s Scenario, p Policy, seed uint64) (Metrics, e
 	m.Gemini, m.OpenAI = c.Gemini, c.OpenAI
 	m.measureOps(rec.Ops(), tap.Name(), openai.Name())
 	m.measureQuota(s, phase, makespan)
+	m.measureFirstWindow(s, phase, start, tap.Attempts())
 	m.measureCost()
 	return m, nil
 }
@@ -207,6 +213,22 @@ func (m *Metrics) measureQuota(s Scenario, phase, makespan time.Duration) {
 	m.PrimaryBoundShare = math.Min(1, quota/float64(m.Operations))
 	m.GoodputShare = float64(m.Gemini.Successes) / quota
 	m.GoodputAttainable = float64(m.Gemini.Successes) / math.Min(quota, float64(m.Operations))
+}
+
+// measureFirstWindow fills FirstWindowUse from the Gemini attempts that
+// started in the first window, [start, start + W − phase), and succeeded.
+func (m *Metrics) measureFirstWindow(s Scenario, phase time.Duration, start time.Time, attempts []Attempt) {
+	if s.GeminiRPM == 0 {
+		return
+	}
+	end := start.Add(window - phase)
+	used := 0
+	for _, a := range attempts {
+		if a.Err == nil && a.Start.Before(end) {
+			used++
+		}
+	}
+	m.FirstWindowUse = float64(used) / float64(s.GeminiRPM)
 }
 
 // measureCost prices the emulator's token counts at each provider's default

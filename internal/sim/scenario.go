@@ -104,11 +104,17 @@ type Policy struct {
 	// NoSuccessCooldown turns the seed's success cooldown off
 	// (llmlimit.WithSuccessCooldown(0, 0)), to measure what it costs.
 	NoSuccessCooldown bool
+	// Concurrency is the Limiters' initial concurrency
+	// (llmlimit.WithConcurrency); 0 keeps the default.
+	Concurrency int
 }
 
 // Policies returns the policies that apply to s: seed-v2 and llmlimit
-// everywhere; llmlimit paced to the quota where Gemini has one; and, on the
-// quota-bound scenarios, two more wait budgets to trace the frontier.
+// everywhere, with and without the success cooldown; llmlimit paced to the
+// quota where Gemini has one; and, on the quota-bound scenarios, two more
+// wait budgets to trace the frontier and llmlimit starting at full
+// concurrency without the success cooldown, to show what the defaults cost
+// in the run's first quota window.
 func Policies(s Scenario) []Policy {
 	ps := []Policy{
 		{Name: "seed-v2", Kind: KindSeedV2},
@@ -121,7 +127,8 @@ func Policies(s Scenario) []Policy {
 	if s.QuotaBound {
 		ps = append(ps,
 			Policy{Name: "llmlimit-wait10s", Kind: KindLimiter, MaxWait: 10 * time.Second},
-			Policy{Name: "llmlimit-wait60s", Kind: KindLimiter, MaxWait: 60 * time.Second})
+			Policy{Name: "llmlimit-wait60s", Kind: KindLimiter, MaxWait: 60 * time.Second},
+			Policy{Name: "llmlimit-c6-nosc", Kind: KindLimiter, MaxWait: 30 * time.Second, NoSuccessCooldown: true, Concurrency: seedConcurrency})
 	}
 	return ps
 }
@@ -135,6 +142,9 @@ func (p Policy) wrap(s Scenario, gemini, openai llmlimit.Provider, seed uint64) 
 		return fb, sv, err
 	case KindLimiter:
 		opts := []llmlimit.Option{llmlimit.WithMaxWait(p.MaxWait)}
+		if p.Concurrency > 0 {
+			opts = append(opts, llmlimit.WithConcurrency(p.Concurrency))
+		}
 		if p.NoSuccessCooldown {
 			opts = append(opts, llmlimit.WithSuccessCooldown(0, 0))
 		}

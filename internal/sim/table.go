@@ -32,6 +32,7 @@ var Fields = []Field{
 	{"rate_limited_per_op", "429/op", "%.3f", func(m *Metrics) float64 { return m.RateLimitedPerOp }},
 	{"goodput_share", "goodput", "%.3f", func(m *Metrics) float64 { return m.GoodputShare }},
 	{"goodput_attainable_share", "attainable", "%.3f", func(m *Metrics) float64 { return m.GoodputAttainable }},
+	{"first_window_use", "win 1", "%.2f", func(m *Metrics) float64 { return m.FirstWindowUse }},
 	{"op_seconds", "op s", "%.2f", func(m *Metrics) float64 { return m.OpSeconds }},
 	{"p50_seconds", "p50 s", "%.1f", func(m *Metrics) float64 { return m.P50Seconds }},
 	{"p99_seconds", "p99 s", "%.1f", func(m *Metrics) float64 { return m.P99Seconds }},
@@ -73,7 +74,8 @@ func (s Summary) Mean(key string) float64 { return s.Stats[key].Mean }
 const tableNote = `T = makespan; bound = most of the operations the primary could serve in T
   (quota × windows overlapped, per-day cap); primary/fallback = share of operations served by Gemini/OpenAI;
   429/op = Gemini 429s per operation; goodput = Gemini successes / (quota × windows); attainable = Gemini
-  successes / min(operations, quota × windows); op s = T / operations; p50/p99 = operation latency (Generate
+  successes / min(operations, quota × windows); win 1 = share of the first window's quota used (the run
+  starts at a random point of it); op s = T / operations; p50/p99 = operation latency (Generate
   through the Fallback); $/100 ops = emulator tokens × list prices; lost = items without tags.
   Each cell: mean ±95% interval over seeds.
 `
