@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/llmlimit/llmlimit"
 	"github.com/llmlimit/llmlimit/internal/prompt"
 )
 
@@ -386,4 +387,33 @@ func TestDeterministicInjection(t *testing.T) {
 	if n < 8 || n > 24 {
 		t.Errorf("%d of 32 injected at rate 0.5", n)
 	}
+}
+
+// TestShortWindowNamesNoLength: a window that is not a minute is reported
+// under an id that names no length, so a Limiter learns its limit and the
+// time to its end but not a one-minute window it would then wait out.
+func TestShortWindowNamesNoLength(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := NewEmulator(only("gemini", API{RequestsPerWindow: 2, Window: 6 * time.Second}))
+		for range 2 {
+			if r := call(t.Context(), t, e, "gemini", goodKey, batch(1)); r.status != 200 {
+				t.Fatalf("status %d within the quota", r.status)
+			}
+		}
+		if r := call(t.Context(), t, e, "gemini", goodKey, batch(1)); r.status != 429 || geminiQuotaID(r) != QuotaIDPerWindow {
+			t.Fatalf("over the quota: status %d, quota id %q; want 429 with %q", r.status, geminiQuotaID(r), QuotaIDPerWindow)
+		}
+		c, err := e.GeminiClient(t.Context(), goodKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = llmlimit.NewGemini(c, "").Generate(t.Context(), &llmlimit.Request{Prompt: batch(1)})
+		var pe *llmlimit.ProviderError
+		if !errors.As(err, &pe) || pe.RateLimit == nil {
+			t.Fatalf("error %v, want a ProviderError with the quota", err)
+		}
+		if rl := *pe.RateLimit; rl.Limit != 2 || rl.Window != 0 || rl.Reset != 6*time.Second {
+			t.Fatalf("learned %+v, want limit 2, no window, reset in 6s", rl)
+		}
+	})
 }

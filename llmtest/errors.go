@@ -10,10 +10,16 @@ import (
 
 // Quota ids the real Gemini API reports in the QuotaFailure of a 429. The
 // Limiter tells a per-day quota from a per-minute one by the "PerDay" in the
-// id.
+// id, and learns a one-minute window from "PerMinute".
 const (
 	QuotaIDPerMinute = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
 	QuotaIDPerDay    = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+	// QuotaIDPerWindow is what the emulator reports for a window quota whose
+	// Window is not a minute (a time-scaled demo, say). The real API has no
+	// such quota; claiming "PerMinute" would teach a Limiter a window ten
+	// times too long, so this id names no length and the Limiter learns
+	// only the limit and the time to the window's end.
+	QuotaIDPerWindow = "GenerateRequestsPerWindowPerProjectPerModel-Emulated"
 )
 
 // RateLimited returns the error a provider named provider gives for a 429

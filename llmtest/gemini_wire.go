@@ -153,8 +153,11 @@ func (g *geminiWire) writeRefusal(w http.ResponseWriter, d decision) {
 // minute), which is why clients must read the quota id, not the hint.
 func (g *geminiWire) writeQuota(w http.ResponseWriter, d decision) {
 	quotaID := QuotaIDPerMinute
-	if d.outcome == outPerDay {
+	switch {
+	case d.outcome == outPerDay:
 		quotaID = QuotaIDPerDay
+	case !d.perMinute:
+		quotaID = QuotaIDPerWindow
 	}
 	hint := d.windowHint
 	msg := fmt.Sprintf("You exceeded your current quota, please check your plan and billing details. "+

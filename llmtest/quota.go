@@ -41,6 +41,7 @@ type decision struct {
 	winLeft    int
 	winReset   time.Duration
 	windowHint time.Duration // time to the window's end, Gemini's short hint
+	perMinute  bool          // whether the window is a minute, as real quotas are
 
 	latency   time.Duration
 	malformed bool
@@ -93,7 +94,7 @@ func (s *apiState) decide(d decision, api API, start, now time.Time, rng *rand.R
 		s.windowIdx, s.windowCount = idx, 0
 	}
 	windowEnd := start.Add(-phase + time.Duration(s.windowIdx+1)*w)
-	d.windowHint = windowEnd.Sub(now)
+	d.windowHint, d.perMinute = windowEnd.Sub(now), w == time.Minute
 	if idx := int64(now.Sub(start) / day); idx != s.dayIdx {
 		s.dayIdx, s.dayCount = idx, 0
 	}
