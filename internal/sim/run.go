@@ -35,12 +35,12 @@ type Metrics struct {
 	// served operations: the run starts at a random point of that window,
 	// and a window shorter than the Limiter's ramp to full concurrency (or
 	// paused by the success cooldown) can't be used in full.
-	FirstWindowUse float64 `json:"first_window_use"`
-	OpSeconds         float64 `json:"op_seconds"`
-	P50Seconds        float64 `json:"p50_seconds"`
-	P99Seconds        float64 `json:"p99_seconds"`
-	CostPer100OpsUSD  float64 `json:"cost_per_100_ops_usd"`
-	ItemsLost         int     `json:"items_lost"`
+	FirstWindowUse   float64 `json:"first_window_use"`
+	OpSeconds        float64 `json:"op_seconds"`
+	P50Seconds       float64 `json:"p50_seconds"`
+	P99Seconds       float64 `json:"p99_seconds"`
+	CostPer100OpsUSD float64 `json:"cost_per_100_ops_usd"`
+	ItemsLost        int     `json:"items_lost"`
 
 	// Checks beyond the summary's figures.
 
