@@ -1,6 +1,8 @@
 package llmlimit
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -75,22 +77,31 @@ func TestLimiterAvailability(t *testing.T) {
 	}
 }
 
+// tailSetup is a run that reaches a tail hold: a primary paced to 10 calls
+// a minute (1 s each) with a 30 s wait budget, a backup taking 20 s, two
+// batches of one item in flight, 16 items.
+func tailSetup(t *testing.T) (ts *TagSpace, primary, backup *fakeProvider) {
+	t.Helper()
+	primary = &fakeProvider{name: "primary", latency: time.Second}
+	backup = &fakeProvider{name: "backup", latency: 20 * time.Second}
+	pl := newTestLimiter(t, primary, WithRequestsPerMinute(10), WithMaxWait(30*time.Second), WithSuccessCooldown(0, 0))
+	fb, err := Fallback(pl, backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err = NewTagSpace(fb, WithBatchSize(1), WithConcurrency(2), WithMaxConcurrency(2), WithCacheEnabled(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts, primary, backup
+}
+
 // TestRunKeepsTheTailForThePrimary: once the rest of a run fits in the
 // primary's next window and the fallback could not finish it before calls
 // start waiting for the primary anyway, the run holds it for that window.
 func TestRunKeepsTheTailForThePrimary(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		primary := &fakeProvider{name: "primary", latency: time.Second}
-		backup := &fakeProvider{name: "backup", latency: 20 * time.Second}
-		pl := newTestLimiter(t, primary, WithRequestsPerMinute(10), WithMaxWait(30*time.Second), WithSuccessCooldown(0, 0))
-		fb, err := Fallback(pl, backup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts, err := NewTagSpace(fb, WithBatchSize(1), WithConcurrency(2), WithMaxConcurrency(2), WithCacheEnabled(false))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ts, primary, backup := tailSetup(t)
 		// 0–5 s: ten calls spend the primary's minute. At 5 s two fall
 		// back (the primary's pause, 55 s, is past the 30 s budget). At
 		// 25 s four are left; sending them to the fallback would not end
@@ -110,6 +121,35 @@ func TestRunKeepsTheTailForThePrimary(t *testing.T) {
 		}
 		if p, b := len(primary.calls()), len(backup.calls()); p != 14 || b != 2 {
 			t.Errorf("primary served %d, backup %d; want 14 and 2", p, b)
+		}
+	})
+}
+
+// TestRunCanceledDuringTailHold: a run canceled while it holds its tail
+// returns at once, with what was done kept and the held items canceled.
+func TestRunCanceledDuringTailHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ts, primary, backup := tailSetup(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(40*time.Second, cancel) // the hold lasts from 25 s to 60 s
+		start := time.Now()
+		rep, err := ts.Run(ctx, makeSpace(16))
+		if !errors.Is(err, context.Canceled) || rep == nil {
+			t.Fatalf("Run = %v, %v; want a report and context.Canceled", rep, err)
+		}
+		if d := time.Since(start); d != 40*time.Second {
+			t.Errorf("Run returned after %v, want 40s", d)
+		}
+		if rep.Tagged != 12 || rep.Failed != 4 {
+			t.Errorf("tagged %d, failed %d; want 12 and the 4 held", rep.Tagged, rep.Failed)
+		}
+		for _, r := range rep.Results[12:] {
+			if !errors.Is(r.Err, context.Canceled) {
+				t.Errorf("held item %s: error %v, want context.Canceled", r.ID, r.Err)
+			}
+		}
+		if p, b := len(primary.calls()), len(backup.calls()); p != 10 || b != 2 {
+			t.Errorf("primary got %d calls, backup %d; want 10 and 2", p, b)
 		}
 	})
 }
