@@ -50,8 +50,10 @@ import (
 //
 // Use one Limiter per provider, model and API key: its state is that quota's
 // state. Replicas sharing one quota share the gate, the cooldown counters
-// and pacing through [WithState]. The zero value is not usable; call [New]. A Limiter is safe for
-// simultaneous use by multiple goroutines.
+// and pacing through [WithState]. [Limiter.Availability] tells when the
+// Limiter can next start a call; [TagSpace] uses it to keep the end of a run
+// for the provider's next quota window. The zero value is not usable; call
+// [New]. A Limiter is safe for simultaneous use by multiple goroutines.
 type Limiter struct {
 	p   Provider
 	cfg config
@@ -74,13 +76,6 @@ type Limiter struct {
 	openAt         time.Time // when the last pause handed out ends (Availability)
 	learned        RateLimit // the last quota a server reported (Availability)
 	stats          Stats
-}
-
-// slotWaiter is a caller queued for a slot. granted is set, and ready closed,
-// by the goroutine that hands it a slot.
-type slotWaiter struct {
-	ready   chan struct{}
-	granted bool
 }
 
 const (
@@ -215,65 +210,10 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 	}
 }
 
-// takeSlot fails fast on an exhausted quota, then waits for a slot.
-func (l *Limiter) takeSlot(ctx context.Context) error {
-	l.mu.Lock()
-	if !l.exhaustedUntil.IsZero() {
-		if now := time.Now(); now.Before(l.exhaustedUntil) {
-			l.stats.Rejected++
-			until, cause := l.exhaustedUntil, l.exhaustedErr
-			l.mu.Unlock()
-			return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
-				l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
-		}
-	}
-	if l.inFlight < l.limit && l.waiters.Len() == 0 {
-		l.inFlight++
-		l.mu.Unlock()
-		return nil
-	}
-	w := &slotWaiter{ready: make(chan struct{})}
-	elem := l.waiters.PushBack(w)
-	l.mu.Unlock()
-
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		l.mu.Lock()
-		if w.granted {
-			l.inFlight--
-			l.grantLocked()
-		} else {
-			l.waiters.Remove(elem)
-		}
-		l.stats.Canceled++
-		l.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-func (l *Limiter) releaseSlot() {
-	l.mu.Lock()
-	l.inFlight--
-	l.grantLocked()
-	l.mu.Unlock()
-}
-
 func (l *Limiter) countCanceled() {
 	l.mu.Lock()
 	l.stats.Canceled++
 	l.mu.Unlock()
-}
-
-// grantLocked hands free slots to waiters in arrival order.
-func (l *Limiter) grantLocked() {
-	for l.inFlight < l.limit && l.waiters.Len() > 0 {
-		w := l.waiters.Remove(l.waiters.Front()).(*slotWaiter)
-		w.granted = true
-		l.inFlight++
-		close(w.ready)
-	}
 }
 
 // finish releases the attempt's slot and applies its outcome to the
