@@ -122,6 +122,9 @@ func TestRunKeepsTheTailForThePrimary(t *testing.T) {
 		if p, b := len(primary.calls()), len(backup.calls()); p != 14 || b != 2 {
 			t.Errorf("primary served %d, backup %d; want 14 and 2", p, b)
 		}
+		if rep.HeldSeconds != 35 {
+			t.Errorf("report: held %vs, want 35s (from 25 s to 60 s)", rep.HeldSeconds)
+		}
 	})
 }
 
@@ -139,6 +142,9 @@ func TestRunCanceledDuringTailHold(t *testing.T) {
 		}
 		if d := time.Since(start); d != 40*time.Second {
 			t.Errorf("Run returned after %v, want 40s", d)
+		}
+		if rep.HeldSeconds != 15 {
+			t.Errorf("report: held %vs, want 15s (from 25 s to the cancel at 40 s)", rep.HeldSeconds)
 		}
 		if rep.Tagged != 12 || rep.Failed != 4 {
 			t.Errorf("tagged %d, failed %d; want 12 and the 4 held", rep.Tagged, rep.Failed)

@@ -20,6 +20,8 @@ type run struct {
 	vocab []string
 	keyer keyer
 	tally *tally
+	// held is how long dispatch held the run's tail; only dispatch writes it.
+	held time.Duration
 	// schema is shared by the run's requests; providers only read it.
 	schema map[string]any
 
@@ -104,7 +106,10 @@ func (r *run) dispatch(ctx context.Context, groups []*group) {
 		if primary != nil {
 			if hold := tailHold(primary.Availability(), batches, r.tally.meanOpTime(), slots); hold > 0 {
 				r.t.cfg.logger.Info("holding the tail for the primary", "batches", batches, "wait", hold)
-				if wait.Sleep(ctx, hold) != nil {
+				begin := time.Now()
+				err := wait.Sleep(ctx, hold)
+				r.held += time.Since(begin)
+				if err != nil {
 					return
 				}
 			}

@@ -31,6 +31,10 @@ type Report struct {
 	CostUSD          float64 `json:"cost_usd"`
 	CostPer100OpsUSD float64 `json:"cost_per_100_ops_usd"`
 	ElapsedSeconds   float64 `json:"elapsed_seconds"`
+	// HeldSeconds is how long the run held its last batches for the
+	// primary's next quota window instead of sending them to a fallback
+	// (see [TagSpace]); it is part of ElapsedSeconds.
+	HeldSeconds float64 `json:"held_seconds"`
 	// Cooldowns counts gate pauses by cause: successes, rate_limit,
 	// server_hint.
 	Cooldowns map[string]int64 `json:"cooldowns"`

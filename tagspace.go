@@ -215,6 +215,7 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	}
 	r.tally.fill(rep, nodes, before, snapshot(nodes))
 	rep.ElapsedSeconds = time.Since(start).Seconds()
+	rep.HeldSeconds = r.held.Seconds()
 	t.cfg.logger.Info("run end", "space", s.Name, "items", rep.Items, "tagged", rep.Tagged,
 		"failed", rep.Failed, "cached", rep.Cached, "operations", rep.Operations,
 		"elapsed", time.Since(start))

@@ -75,7 +75,7 @@ func TestEmulatedRunAndCache(t *testing.T) {
 		rep := readJSON(t, report)
 		for _, key := range []string{"space", "items", "tagged", "failed", "cached", "operations",
 			"primary_success_rate", "fallback_rate", "cache_hit_rate", "avg_op_seconds", "cost_usd",
-			"cost_per_100_ops_usd", "elapsed_seconds", "cooldowns", "providers"} {
+			"cost_per_100_ops_usd", "elapsed_seconds", "held_seconds", "cooldowns", "providers"} {
 			if _, ok := rep[key]; !ok {
 				t.Errorf("run %d: report lacks %q", run, key)
 			}

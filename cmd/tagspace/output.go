@@ -186,6 +186,9 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
 	fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
 	fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
 	fmt.Fprintf(tw, "elapsed\t%.1fs\n", r.ElapsedSeconds)
+	if r.HeldSeconds > 0 {
+		fmt.Fprintf(tw, "held for the primary\t%.1fs\n", r.HeldSeconds)
+	}
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
