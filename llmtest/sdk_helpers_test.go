@@ -137,3 +137,11 @@ func only(api string, a API) Config {
 }
 
 var apis = []string{"gemini", "openai"}
+
+func batch(n int) string {
+	items := make([]prompt.Item, n)
+	for i := range items {
+		items[i] = prompt.Item{ID: string(rune('a' + i)), Text: "water and noise item " + string(rune('a'+i))}
+	}
+	return prompt.Build(items, []string{"water", "noise", "air"})
+}
