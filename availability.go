@@ -77,19 +77,20 @@ func primaryAvailability(p Provider) AvailabilityReporter {
 }
 
 // tailHold returns how long a run should hold its next batch, with batches
-// still to send (this one included), mean the run's mean operation time so
-// far and slots the calls it keeps in flight, so that the rest of the run
-// goes to the primary's next quota window rather than to a fallback.
+// still to send (this one included), perOp the time the fallback takes to
+// serve one and slots the calls the run keeps in flight, so that the rest of
+// the run goes to the primary's next quota window rather than to a fallback.
 //
 // It holds only when all three are true: the primary's quota is spent for
 // a while (a.Wait > 0 with a known Limit); what is left fits in the next
-// window, together with the calls in flight that may be waiting for it; and the run would reach
-// that window anyway — sending the rest to a fallback now (batches × mean
-// / slots) would not finish before calls start waiting for the primary
-// (a.Wait − a.MaxWait). Holding then costs the run no more than the primary
-// takes to serve the tail, and moves it from the fallback to the primary.
-func tailHold(a Availability, batches int, mean time.Duration, slots int) time.Duration {
-	if a.Limit == 0 || a.Wait <= 0 || mean <= 0 || slots < 1 {
+// window, together with the calls in flight that may be waiting for it; and
+// the run would reach that window anyway — sending the rest to a fallback
+// now (batches × perOp / slots) would not finish before calls start waiting
+// for the primary (a.Wait − a.MaxWait). Holding then costs the run no more
+// than the primary takes to serve the tail, and moves it from the fallback
+// to the primary.
+func tailHold(a Availability, batches int, perOp time.Duration, slots int) time.Duration {
+	if a.Limit == 0 || a.Wait <= 0 || perOp <= 0 || slots < 1 {
 		return 0
 	}
 	// Calls in flight may be waiting for the same window, unless the wait
@@ -101,7 +102,7 @@ func tailHold(a Availability, batches int, mean time.Duration, slots int) time.D
 	if batches+waiting > a.Limit {
 		return 0 // more than the next window holds: the surplus goes on
 	}
-	finishOnFallback := time.Duration(batches) * mean / time.Duration(slots)
+	finishOnFallback := time.Duration(batches) * perOp / time.Duration(slots)
 	if a.MaxWait > 0 && finishOnFallback < a.Wait-a.MaxWait {
 		return 0 // the run can end before anyone would wait for the primary
 	}

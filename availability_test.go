@@ -15,7 +15,7 @@ func TestTailHold(t *testing.T) {
 		name    string
 		a       Availability
 		batches int
-		mean    time.Duration
+		perOp   time.Duration
 		want    time.Duration
 	}{
 		{"tail fits and the fallback would not finish first", quota, 4, 6 * time.Second, 40 * time.Second},
@@ -32,8 +32,8 @@ func TestTailHold(t *testing.T) {
 		{"no budget: every call would wait", with(func(a *Availability) { a.MaxWait = 0 }), 8, time.Millisecond, 40 * time.Second},
 	}
 	for _, tt := range tests {
-		if got := tailHold(tt.a, tt.batches, tt.mean, 2); got != tt.want {
-			t.Errorf("%s: tailHold(%+v, %d batches, mean %v, 2 slots) = %v, want %v", tt.name, tt.a, tt.batches, tt.mean, got, tt.want)
+		if got := tailHold(tt.a, tt.batches, tt.perOp, 2); got != tt.want {
+			t.Errorf("%s: tailHold(%+v, %d batches, %v per operation, 2 slots) = %v, want %v", tt.name, tt.a, tt.batches, tt.perOp, got, tt.want)
 		}
 	}
 }
@@ -105,7 +105,7 @@ func TestRunKeepsTheTailForThePrimary(t *testing.T) {
 		// 0–5 s: ten calls spend the primary's minute. At 5 s two fall
 		// back (the primary's pause, 55 s, is past the 30 s budget). At
 		// 25 s four are left; sending them to the fallback would not end
-		// before 30 s (wait 35 s − budget 30 s = 5 s < 4 × 4.2 s / 2), so
+		// before 30 s (wait 35 s − budget 30 s = 5 s < 4 × 20 s / 2), so
 		// the run holds them until 60 s, and the primary serves them by
 		// 62 s. Without the hold two more would fall back, two would wait
 		// from 45 s, and the primary would serve 12, not 14.

@@ -104,7 +104,7 @@ func (r *run) dispatch(ctx context.Context, groups []*group) {
 			return // both were ready; select chose the slot
 		}
 		if primary != nil {
-			if hold := tailHold(primary.Availability(), batches, r.tally.meanOpTime(), slots); hold > 0 {
+			if hold := tailHold(primary.Availability(), batches, r.tally.fallbackOpTime(), slots); hold > 0 {
 				r.t.cfg.logger.Info("holding the tail for the primary", "batches", batches, "wait", hold)
 				begin := time.Now()
 				err := wait.Sleep(ctx, hold)
