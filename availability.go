@@ -42,8 +42,8 @@ func (l *Limiter) Availability() Availability {
 	return a
 }
 
-// noteAvailabilityLocked remembers what an admission or a reply said about when
-// the provider can next start a call. Callers hold l.mu.
+// noteAvailabilityLocked remembers what an admission or a reply said about
+// when the provider can next start a call. Callers hold l.mu.
 func (l *Limiter) noteAvailabilityLocked(pause time.Duration, rl *RateLimit) {
 	if pause > 0 {
 		if at := time.Now().Add(pause); at.After(l.openAt) {
