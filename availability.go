@@ -59,19 +59,10 @@ func (l *Limiter) noteAvailabilityLocked(pause time.Duration, rl *RateLimit) {
 // first: p itself, or the first member of each Chain down from p; nil when
 // there is none.
 func primaryAvailability(p Provider) AvailabilityReporter {
-	for range 64 { // deeper trees are not worth following
-		if ar, ok := p.(AvailabilityReporter); ok {
+	for q := range firstMembers(p) {
+		if ar, ok := q.(AvailabilityReporter); ok {
 			return ar
 		}
-		c, ok := p.(Chain)
-		if !ok {
-			return nil
-		}
-		m := c.Members()
-		if len(m) == 0 || m[0] == nil {
-			return nil
-		}
-		p = m[0]
 	}
 	return nil
 }

@@ -159,3 +159,34 @@ func TestRunCanceledDuringTailHold(t *testing.T) {
 		}
 	})
 }
+
+func TestPrimaryAvailability(t *testing.T) {
+	primary := newTestLimiter(t, &stubProvider{name: "primary"})
+	backup := newTestLimiter(t, &stubProvider{name: "backup"})
+	fb, err := Fallback(primary, backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		p    Provider
+		want AvailabilityReporter
+	}{
+		{"a Limiter", primary, primary},
+		{"a Fallback: its first member", fb, primary},
+		{"a hand-written Chain around a Fallback", &plainChain{members: []Provider{fb}}, primary},
+		{"a bare provider", &stubProvider{}, nil},
+		{"a Fallback of bare providers", must(Fallback(&stubProvider{name: "a"}, &stubProvider{name: "b"})), nil},
+	} {
+		if got := primaryAvailability(tt.p); got != tt.want {
+			t.Errorf("%s: primaryAvailability = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func must(p Provider, err error) Provider {
+	if err != nil {
+		panic(err)
+	}
+	return p
+}

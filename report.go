@@ -1,6 +1,7 @@
 package llmlimit
 
 import (
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -125,19 +126,32 @@ func resetTree(p Provider, depth int) {
 	}
 }
 
+// firstMembers yields p and then the first member of each Chain below it:
+// the path a call takes when every provider on it serves the call.
+func firstMembers(p Provider) iter.Seq[Provider] {
+	return func(yield func(Provider) bool) {
+		for range maxTreeDepth {
+			if p == nil || !yield(p) {
+				return
+			}
+			c, ok := p.(Chain)
+			if !ok {
+				return
+			}
+			m := c.Members()
+			if len(m) == 0 {
+				return
+			}
+			p = m[0]
+		}
+	}
+}
+
 // primaryName is the Name of the first leaf, following first members of
 // chains.
 func primaryName(p Provider) string {
-	for range maxTreeDepth {
-		c, ok := p.(Chain)
-		if !ok {
-			break
-		}
-		m := c.Members()
-		if len(m) == 0 {
-			break
-		}
-		p = m[0]
+	for q := range firstMembers(p) {
+		p = q
 	}
 	return p.Name()
 }
