@@ -44,7 +44,7 @@ func (l *Limiter) Availability() Availability {
 
 // noteAvailabilityLocked remembers what an admission or a reply said about
 // when the provider can next start a call. Callers hold l.mu.
-func (l *Limiter) noteAvailabilityLocked(pause time.Duration, rl *RateLimit) {
+func (l *Limiter) noteAvailabilityLocked(pause time.Duration, rl *Quota) {
 	if pause > 0 {
 		if at := time.Now().Add(pause); at.After(l.openAt) {
 			l.openAt = at

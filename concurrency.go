@@ -74,7 +74,7 @@ type Limiter struct {
 	budget         retryBudget
 	sharedDownAt   time.Time // when the shared state last failed; zero when healthy
 	openAt         time.Time // when the last pause handed out ends (Availability)
-	learned        RateLimit // the last quota a server reported (Availability)
+	learned        Quota     // the last request quota a server reported (Availability)
 	stats          Stats
 }
 
@@ -152,7 +152,7 @@ func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error)
 			l.mu.Lock()
 			l.stats.Rejected++
 			l.mu.Unlock()
-			return nil, &cooldownError{provider: l.p.Name(), wait: delay, cause: err}
+			return nil, &WaitError{Provider: l.p.Name(), Reason: "backoff", Wait: delay, Budget: budget, Cause: err}
 		}
 		l.log.Info("backoff", "status", providerErrorOf(err).StatusCode, "kind", kind.String(), "attempt", attempt+1, "wait", delay)
 		if err := wait.Sleep(ctx, delay); err != nil {
@@ -199,7 +199,7 @@ func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
 		if budget > 0 && pause > budget {
 			l.stats.Rejected++
 			l.mu.Unlock()
-			return &cooldownError{provider: l.p.Name(), wait: pause, cause: last}
+			return &WaitError{Provider: l.p.Name(), Reason: "gate", Wait: pause, Budget: budget, Cause: last}
 		}
 		l.mu.Unlock()
 		pause += time.Duration(l.cfg.rand() * float64(gateStagger))
@@ -241,7 +241,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 	l.inFlight--
 	switch {
 	case err == nil:
-		outcome.Success, outcome.RateLimit = true, resp.RateLimit
+		outcome.Success, outcome.RateLimit = true, requestQuota(resp.Quotas)
 		l.budget.succeed()
 		l.stats.Successes++
 		l.stats.InputTokens += int64(resp.Usage.InputTokens)
@@ -258,7 +258,7 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, 
 	default:
 		switch kind {
 		case KindRateLimited:
-			outcome.RateLimited, outcome.RetryAfter, outcome.RateLimit = true, hint, pe.RateLimit
+			outcome.RateLimited, outcome.RetryAfter, outcome.RateLimit = true, hint, requestQuota(pe.Quotas)
 			l.stats.RateLimited++
 			l.streak = 0
 			// A 429 that reports its quota says the window is spent, which

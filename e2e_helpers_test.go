@@ -132,3 +132,4 @@ func limited(t *testing.T, p llmlimit.Provider, opts ...llmlimit.Option) *llmlim
 	}
 	return l
 }
+

@@ -18,11 +18,14 @@ var (
 	// ErrQuotaExhausted matches errors caused by a spent quota that no retry
 	// soon will fix: Gemini per-day quotas, OpenAI insufficient_quota.
 	ErrQuotaExhausted = errors.New("llmlimit: quota exhausted")
-	// ErrCooldown is returned by a [Limiter] when a call would have to wait
-	// longer than its wait budget ([WithMaxWait]) for the cooldown gate or a
-	// server retry hint. It is returned at once, so a [Fallback] can serve the
-	// call elsewhere.
-	ErrCooldown = errors.New("llmlimit: cooldown exceeds wait budget")
+	// ErrCooldown matches errors returned by a [Limiter] when a call would
+	// have to wait longer than its wait budget: see [WaitError].
+	ErrCooldown = errors.New("llmlimit: wait exceeds budget")
+	// ErrRequestTooLarge matches errors caused by a request that no quota
+	// window can ever admit, such as OpenAI's "Request too large ... The
+	// input or output tokens must be reduced". Retrying it is useless; a
+	// smaller request may pass.
+	ErrRequestTooLarge = errors.New("llmlimit: request too large for the quota")
 )
 
 // Kind classifies a failed call.
@@ -42,9 +45,13 @@ const (
 	KindQuotaExhausted
 	// KindCanceled means the caller's context was canceled or timed out.
 	KindCanceled
+	// KindTooLarge failures are requests larger than the quota allows at
+	// all: not retried, and no cooldown for other callers, since the quota
+	// itself is not spent.
+	KindTooLarge
 )
 
-var kindNames = [...]string{"permanent", "transient", "rate_limited", "quota_exhausted", "canceled"}
+var kindNames = [...]string{"permanent", "transient", "rate_limited", "quota_exhausted", "canceled", "too_large"}
 
 // String returns the kind's snake_case name, as used in logs and reports.
 func (k Kind) String() string {
@@ -69,8 +76,9 @@ type ProviderError struct {
 	// QuotaID names the quota that was exceeded, when the server said so
 	// (e.g. Gemini's "GenerateRequestsPerMinutePerProjectPerModel-FreeTier").
 	QuotaID string
-	// RateLimit is what the server reported about its quota, or nil.
-	RateLimit *RateLimit
+	// Quotas is what the reply said about the server's quotas, the
+	// exceeded ones marked, or nil.
+	Quotas []Quota
 	// Err is the underlying error.
 	Err error
 }
@@ -110,6 +118,8 @@ func (e *ProviderError) Is(target error) bool {
 		return e.Kind == KindRateLimited
 	case ErrQuotaExhausted:
 		return e.Kind == KindQuotaExhausted
+	case ErrRequestTooLarge:
+		return e.Kind == KindTooLarge
 	}
 	return false
 }
@@ -159,24 +169,46 @@ func KindOfStatus(status int) Kind {
 	}
 }
 
-// cooldownError is ErrCooldown with the wait that was refused and the failure
-// that caused it, so errors.Is finds both ErrCooldown and, say, ErrRateLimited.
-type cooldownError struct {
-	provider string
-	wait     time.Duration
-	cause    error
+// WaitError is the error of a call that would have had to wait longer than
+// its wait budget: the smaller of [WithMaxWait] and the time left before its
+// context's deadline. It is returned as soon as the wait is known to be too
+// long, without waiting it, so that a [Fallback] can serve the call
+// elsewhere in the time the caller has left.
+//
+// errors.Is(err, ErrCooldown) holds for a WaitError, and Unwrap returns
+// Cause, so errors.Is also finds, say, [ErrRateLimited] when a 429 made the
+// call wait.
+type WaitError struct {
+	// Provider is the Name of the provider that refused to wait.
+	Provider string
+	// Reason is what the call would have waited for: "gate" (a cooldown or
+	// a server's retry hint), "quota" (pacing to the provider's quota),
+	// "slot" (a free slot) or "backoff" (the delay before a retry).
+	Reason string
+	// Wait is how long the call would have had to wait; for a slot, how
+	// long it queued before it gave up.
+	Wait time.Duration
+	// Budget is how long the call could wait.
+	Budget time.Duration
+	// Cause is the failure that made the call wait, or nil.
+	Cause error
 }
 
-func (e *cooldownError) Error() string {
-	s := fmt.Sprintf("llmlimit: %s: cooldown of %s exceeds wait budget", e.provider, e.wait.Round(time.Millisecond))
-	if e.cause != nil {
-		s += ": " + e.cause.Error()
+// Error says what the call would have waited for, and why.
+func (e *WaitError) Error() string {
+	s := fmt.Sprintf("llmlimit: %s: %s wait of %s exceeds the wait budget of %s", e.Provider, e.Reason,
+		e.Wait.Round(time.Millisecond), e.Budget.Round(time.Millisecond))
+	if e.Cause != nil {
+		s += ": " + e.Cause.Error()
 	}
 	return s
 }
 
-func (e *cooldownError) Is(target error) bool { return target == ErrCooldown }
-func (e *cooldownError) Unwrap() error        { return e.cause }
+// Is reports whether target is [ErrCooldown].
+func (e *WaitError) Is(target error) bool { return target == ErrCooldown }
+
+// Unwrap returns Cause.
+func (e *WaitError) Unwrap() error { return e.Cause }
 
 // providerErrorOf returns the *ProviderError in err's chain, or an empty one
 // (no status, hint or quota report) when there is none.

@@ -60,9 +60,9 @@ func TestProviderError(t *testing.T) {
 	if !errors.Is(fmt.Errorf("x: %w", q), ErrQuotaExhausted) {
 		t.Error("quota error does not match ErrQuotaExhausted")
 	}
-	c := &cooldownError{provider: "gemini", wait: 26 * time.Second, cause: e}
-	if !errors.Is(c, ErrCooldown) || !errors.Is(c, ErrRateLimited) || !strings.HasPrefix(c.Error(), "llmlimit: gemini: cooldown of 26s") {
-		t.Errorf("cooldownError %q does not match both sentinels", c.Error())
+	c := &WaitError{Provider: "gemini", Reason: "gate", Wait: 26 * time.Second, Budget: time.Second, Cause: e}
+	if !errors.Is(c, ErrCooldown) || !errors.Is(c, ErrRateLimited) || !strings.HasPrefix(c.Error(), "llmlimit: gemini: gate wait of 26s exceeds the wait budget of 1s") {
+		t.Errorf("WaitError %q does not match both sentinels", c.Error())
 	}
 	if Kind(99).String() != "kind(99)" || KindCanceled.String() != "canceled" {
 		t.Error("Kind.String")

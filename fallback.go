@@ -119,9 +119,9 @@ func (f *fallback) Generate(ctx context.Context, req *Request) (*Response, error
 			return nil, ctx.Err()
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.Name(), err))
-		var ce *cooldownError
-		if errors.As(err, &ce) && (soonest < 0 || ce.wait < soonWait) {
-			soonest, soonWait = i, ce.wait
+		var ce *WaitError
+		if errors.As(err, &ce) && (soonest < 0 || ce.Wait < soonWait) {
+			soonest, soonWait = i, ce.Wait
 		}
 		if i+1 < len(f.members) {
 			f.log.Info("fallback", "from", p.Name(), "to", f.members[i+1].Name(), "error", err.Error())

@@ -175,7 +175,7 @@ func (g *Gemini) classify(err error) *ProviderError {
 	pe.RetryAfter = d.retryDelay
 	pe.QuotaID = d.quotaID
 	if d.quotaID != "" || d.quotaValue > 0 {
-		pe.RateLimit = &RateLimit{Limit: d.quotaValue, Remaining: 0, Reset: d.retryDelay, Window: d.window}
+		pe.Quotas = []Quota{{ID: d.quotaID, Limit: d.quotaValue, Remaining: 0, Reset: d.retryDelay, Window: d.window, Exceeded: true}}
 	}
 	if status == 429 && d.perDay {
 		pe.Kind = KindQuotaExhausted

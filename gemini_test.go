@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,7 @@ func TestGeminiReply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *got != *tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -234,8 +235,8 @@ func TestGeminiErrors(t *testing.T) {
 			if pe.Provider != "gemini" || pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry || pe.QuotaID != tt.quotaID {
 				t.Errorf("got %+v\nwant kind %v status %d retry %v quota %q", pe, tt.kind, tt.status, tt.retry, tt.quotaID)
 			}
-			if (pe.RateLimit == nil) != (tt.rateLimit == nil) || (pe.RateLimit != nil && *pe.RateLimit != *tt.rateLimit) {
-				t.Errorf("RateLimit = %+v, want %+v", pe.RateLimit, tt.rateLimit)
+			if rl := requestQuota(pe.Quotas); !sameLimits(rl, tt.rateLimit) {
+				t.Errorf("RateLimit = %+v, want %+v", rl, tt.rateLimit)
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("errors.Is(err, %v) = false", tt.is)
@@ -320,8 +321,8 @@ func TestGeminiRecordedWire(t *testing.T) {
 			if pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry || pe.QuotaID != tt.quotaID {
 				t.Errorf("got %+v", pe)
 			}
-			if tt.limit > 0 && (pe.RateLimit == nil || pe.RateLimit.Limit != tt.limit) {
-				t.Errorf("RateLimit = %+v, want limit %d", pe.RateLimit, tt.limit)
+			if rl := requestQuota(pe.Quotas); tt.limit > 0 && (rl == nil || rl.Limit != tt.limit) {
+				t.Errorf("RateLimit = %+v, want limit %d", rl, tt.limit)
 			}
 		})
 	}

@@ -78,16 +78,16 @@ func (o *OpenAI) Generate(ctx context.Context, req *Request) (*Response, error) 
 		}
 		return nil, o.classify(err, httpResp)
 	}
-	var rl *RateLimit
+	var qs []Quota
 	if httpResp != nil {
-		_, rl = parseOpenAIHeaders(httpResp.Header, time.Now())
+		_, qs = parseOpenAIHeaders(httpResp.Header, time.Now())
 	}
 	text, err := openaiText(cc)
 	if err != nil {
-		return nil, &ProviderError{Provider: o.Name(), StatusCode: 200, Kind: KindPermanent, RateLimit: rl, Err: err}
+		return nil, &ProviderError{Provider: o.Name(), StatusCode: 200, Kind: KindPermanent, Quotas: qs, Err: err}
 	}
 	out := &Response{
-		Text: text, Provider: o.Name(), Model: cc.Model, RateLimit: rl,
+		Text: text, Provider: o.Name(), Model: cc.Model, Quotas: qs,
 		Usage: Usage{InputTokens: int(cc.Usage.PromptTokens), OutputTokens: int(cc.Usage.CompletionTokens)},
 	}
 	if out.Model == "" {
@@ -192,7 +192,7 @@ func (o *OpenAI) classify(err error, httpResp *http.Response) *ProviderError {
 		}
 		pe := &ProviderError{Provider: o.Name(), StatusCode: httpResp.StatusCode,
 			Kind: KindOfStatus(httpResp.StatusCode), Err: scrubbed(err, keyOf(httpResp.Request))}
-		pe.RetryAfter, pe.RateLimit = parseOpenAIHeaders(httpResp.Header, time.Now())
+		pe.RetryAfter, pe.Quotas = parseOpenAIHeaders(httpResp.Header, time.Now())
 		return pe
 	}
 	pe := &ProviderError{
@@ -202,7 +202,7 @@ func (o *OpenAI) classify(err error, httpResp *http.Response) *ProviderError {
 		Err:        &openaiAPIError{err: apiErr, msg: openaiMessage(apiErr, keyOf(apiErr.Request))},
 	}
 	if apiErr.Response != nil {
-		pe.RetryAfter, pe.RateLimit = parseOpenAIHeaders(apiErr.Response.Header, time.Now())
+		pe.RetryAfter, pe.Quotas = parseOpenAIHeaders(apiErr.Response.Header, time.Now())
 	}
 	if apiErr.Code == "insufficient_quota" || apiErr.Type == "insufficient_quota" {
 		pe.Kind = KindQuotaExhausted
@@ -258,14 +258,14 @@ func openaiMessage(e *openai.Error, key string) string {
 // comes from x-ratelimit-limit-requests, -remaining-requests and
 // -reset-requests (a Go-style duration such as "6m0s" or "120ms"); it is
 // nil when none of the three is readable. Bad values are ignored.
-func parseOpenAIHeaders(h http.Header, now time.Time) (time.Duration, *RateLimit) {
+func parseOpenAIHeaders(h http.Header, now time.Time) (time.Duration, []Quota) {
 	var hint time.Duration
 	if d, ok := parseRetryAfterMS(h.Get("Retry-After-Ms")); ok {
 		hint = d
 	} else if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
 		hint = d
 	}
-	rl := RateLimit{Remaining: -1, Window: time.Minute}
+	rl := Quota{Remaining: -1, Window: time.Minute}
 	found := false
 	if n, ok := headerCount(h.Get("X-Ratelimit-Limit-Requests")); ok {
 		rl.Limit, found = n, true
@@ -281,7 +281,7 @@ func parseOpenAIHeaders(h http.Header, now time.Time) (time.Duration, *RateLimit
 	if !found {
 		return hint, nil
 	}
-	return hint, &rl
+	return hint, []Quota{rl}
 }
 
 // headerCount parses a non-negative request count.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestParseOpenAIHeaders(t *testing.T) {
 			if hint != tt.hint {
 				t.Errorf("hint = %v, want %v", hint, tt.hint)
 			}
-			if (rl == nil) != (tt.rl == nil) || (rl != nil && *rl != *tt.rl) {
+			if rl := requestQuota(rl); !sameLimits(rl, tt.rl) {
 				t.Errorf("rate limit = %+v, want %+v", rl, tt.rl)
 			}
 		})
@@ -205,7 +206,7 @@ func TestOpenAIReply(t *testing.T) {
 			name:  "reply with quota headers",
 			reply: wireReply{status: 200, body: openaiOK, header: withHeaders(rateHeaders, "X-Ratelimit-Remaining-Requests", "42", "X-Ratelimit-Reset-Requests", "6m0s")},
 			want: &Response{Text: `{"results":[]}`, Provider: "openai", Model: "gpt-4o-mini-2024-07-18",
-				Usage: Usage{InputTokens: 21, OutputTokens: 9}, RateLimit: &RateLimit{Limit: 500, Remaining: 42, Reset: 6 * time.Minute, Window: time.Minute}},
+				Usage: Usage{InputTokens: 21, OutputTokens: 9}, Quotas: []Quota{{Limit: 500, Remaining: 42, Reset: 6 * time.Minute, Window: time.Minute}}},
 		},
 		{
 			name:  "no headers, no model",
@@ -229,11 +230,11 @@ func TestOpenAIReply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (got.RateLimit == nil) != (tt.want.RateLimit == nil) || (got.RateLimit != nil && *got.RateLimit != *tt.want.RateLimit) {
-				t.Errorf("RateLimit = %+v, want %+v", got.RateLimit, tt.want.RateLimit)
+			if g, w := requestQuota(got.Quotas), requestQuota(tt.want.Quotas); !sameLimits(g, w) {
+				t.Errorf("RateLimit = %+v, want %+v", g, w)
 			}
-			got.RateLimit, tt.want.RateLimit = nil, nil
-			if *got != *tt.want {
+			got.Quotas, tt.want.Quotas = nil, nil
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -297,8 +298,8 @@ func TestOpenAIErrors(t *testing.T) {
 			if pe.Provider != "openai" || pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry || pe.QuotaID != tt.quotaID {
 				t.Errorf("got %+v\nwant kind %v status %d retry %v quota %q", pe, tt.kind, tt.status, tt.retry, tt.quotaID)
 			}
-			if (pe.RateLimit == nil) != (tt.rl == nil) || (pe.RateLimit != nil && *pe.RateLimit != *tt.rl) {
-				t.Errorf("RateLimit = %+v, want %+v", pe.RateLimit, tt.rl)
+			if rl := requestQuota(pe.Quotas); !sameLimits(rl, tt.rl) {
+				t.Errorf("RateLimit = %+v, want %+v", rl, tt.rl)
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("errors.Is(err, %v) = false", tt.is)
@@ -368,13 +369,13 @@ func TestOpenAIRecordedWire(t *testing.T) {
 			if pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry {
 				t.Errorf("got %+v", pe)
 			}
-			if (pe.RateLimit == nil) != (tt.rl == nil) || (pe.RateLimit != nil && *pe.RateLimit != *tt.rl) {
-				t.Errorf("RateLimit = %+v, want %+v", pe.RateLimit, tt.rl)
+			if rl := requestQuota(pe.Quotas); !sameLimits(rl, tt.rl) {
+				t.Errorf("RateLimit = %+v, want %+v", rl, tt.rl)
 			}
 		})
 	}
 	resp, err := newTestOpenAI(&fakeWire{replies: []wireReply{readWire(t, "openai_success", 200)}}, "").Generate(context.Background(), &Request{Prompt: "p"})
-	if err != nil || !json.Valid([]byte(resp.Text)) || resp.RateLimit == nil || resp.RateLimit.Remaining != 499 {
+	if err != nil || !json.Valid([]byte(resp.Text)) || requestQuota(resp.Quotas) == nil || requestQuota(resp.Quotas).Remaining != 499 {
 		t.Errorf("success: %+v, %v", resp, err)
 	}
 }

@@ -99,7 +99,7 @@ func (q *quota) take(now time.Time) {
 // same window (its end within a second of the known one) can only raise the
 // count of starts used, since replies arrive out of order; a reply from a
 // new window replaces what was known.
-func (q *quota) learn(now time.Time, rl *RateLimit) {
+func (q *quota) learn(now time.Time, rl *Quota) {
 	if rl == nil || rl.Limit <= 0 || rl.Reset <= 0 {
 		return
 	}

@@ -40,7 +40,7 @@ func (w *windowServer) Generate(ctx context.Context, req *Request) (*Response, e
 		end := w.start.Add(time.Duration(k+1) * w.window)
 		reset := (end.Sub(now) + time.Second - 1).Truncate(time.Second)
 		return nil, &ProviderError{Provider: "window", StatusCode: 429, Kind: KindRateLimited, RetryAfter: reset,
-			RateLimit: &RateLimit{Limit: w.limit, Remaining: 0, Reset: reset, Window: w.window}}
+			Quotas: []Quota{{Limit: w.limit, Remaining: 0, Reset: reset, Window: w.window, Exceeded: true}}}
 	}
 	w.counts[k]++
 	w.successes++

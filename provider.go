@@ -2,6 +2,7 @@ package llmlimit
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -48,9 +49,9 @@ type Response struct {
 	Model string
 	// Usage counts the tokens the request consumed.
 	Usage Usage
-	// RateLimit is what the server reported about its request quota, or
-	// nil when it reported nothing.
-	RateLimit *RateLimit
+	// Quotas is what the server reported about its quotas on this reply
+	// (OpenAI's x-ratelimit-* headers), or nil.
+	Quotas []Quota
 }
 
 // Usage counts tokens.
@@ -59,18 +60,84 @@ type Usage struct {
 	OutputTokens int
 }
 
-// RateLimit is what a server reported about its request quota: Gemini in the
-// QuotaFailure detail of a 429, OpenAI in x-ratelimit-* headers on every
-// reply. Zero fields are unknown, except Remaining, which is -1 when unknown.
-type RateLimit struct {
-	// Limit is the number of requests the quota allows per Window.
+// Unit is what a quota counts.
+type Unit uint8
+
+const (
+	// UnitRequests counts requests: RPM and RPD quotas.
+	UnitRequests Unit = iota
+	// UnitInputTokens counts the tokens of the prompt, as Gemini's input
+	// tokens per minute quotas do.
+	UnitInputTokens
+	// UnitTokens counts input and output tokens together, as OpenAI's TPM
+	// and TPD quotas do (charging a request its max output tokens up front).
+	UnitTokens
+)
+
+var unitNames = [...]string{"requests", "input_tokens", "tokens"}
+
+// String returns the unit's snake_case name, as used in logs and reports.
+func (u Unit) String() string {
+	if int(u) >= len(unitNames) {
+		return fmt.Sprintf("unit(%d)", int(u))
+	}
+	return unitNames[u]
+}
+
+// Refill is how a quota's units come back after they are spent.
+type Refill uint8
+
+const (
+	// RefillWindow gives the whole Limit back at the end of each Window,
+	// as a fixed window does; Quota.Reset is the time to the window's end.
+	RefillWindow Refill = iota
+	// RefillContinuous gives units back continuously, Limit per Window, as
+	// token buckets and rolling windows do; Quota.Reset is the time until
+	// the quota is whole again (OpenAI's x-ratelimit-reset-*).
+	RefillContinuous
+)
+
+// Quota is what a server reported about one of its quotas: Gemini in each
+// violation of the QuotaFailure detail of a 429, OpenAI in the
+// x-ratelimit-* headers of every reply and in the message of a 429. Zero
+// fields are unknown, except Remaining, which is -1 when unknown.
+type Quota struct {
+	// ID is the server's name for the quota, when it gave one (Gemini's
+	// quotaId, such as "GenerateRequestsPerMinutePerProjectPerModel-FreeTier").
+	ID string
+	// Unit is what the quota counts.
+	Unit Unit
+	// Limit is the number of units the quota allows per Window.
 	Limit int
-	// Remaining is the number of requests left in the current window, or -1.
+	// Remaining is the number of units left now, or -1 when unknown.
 	Remaining int
-	// Reset is the time until the current window resets.
+	// Reset is how long until the quota refills: see [Refill].
 	Reset time.Duration
-	// Window is the length of the quota window (one minute for RPM quotas).
+	// Window is the period Limit counts over (a minute, a day), or 0 when
+	// the server didn't say.
 	Window time.Duration
+	// Refill is how spent units come back.
+	Refill Refill
+	// Exceeded reports that the reply refused the request because of this
+	// quota (a 429's violation, or the dimension OpenAI named).
+	Exceeded bool
+}
+
+// RateLimit is the name Quota had when it counted only requests.
+//
+// Deprecated: use Quota.
+type RateLimit = Quota
+
+// requestQuota returns the request quota among qs, an exceeded one first,
+// or nil.
+func requestQuota(qs []Quota) *Quota {
+	var found *Quota
+	for i := range qs {
+		if q := &qs[i]; q.Unit == UnitRequests && (found == nil || q.Exceeded && !found.Exceeded) {
+			found = q
+		}
+	}
+	return found
 }
 
 // Resetter is implemented by providers that keep per-run counters, such as

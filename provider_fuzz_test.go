@@ -90,13 +90,14 @@ func FuzzOpenAIHeaders(f *testing.F) {
 			}
 		}
 		now := time.Date(2015, 10, 21, 7, 0, 0, 0, time.UTC)
-		hint, rl := parseOpenAIHeaders(h, now)
+		hint, rls := parseOpenAIHeaders(h, now)
 		if hint < 0 || hint > maxHint {
 			t.Errorf("hint %v out of [0, %v]", hint, maxHint)
 		}
 		if d, ok := parseRetryAfterMS(h.Get("Retry-After-Ms")); ok && hint != d {
 			t.Errorf("retry-after-ms %q gave %v, hint %v", ms, d, hint)
 		}
+		rl := requestQuota(rls)
 		if rl == nil {
 			if _, ok := headerCount(h.Get("X-Ratelimit-Limit-Requests")); ok {
 				t.Errorf("limit %q readable but no RateLimit", limit)

@@ -40,8 +40,9 @@ type Outcome struct {
 	Success, RateLimited bool
 	// RetryAfter is the server's hint, or 0.
 	RetryAfter time.Duration
-	// RateLimit is what the server reported about its quota, or nil.
-	RateLimit *RateLimit
+	// RateLimit is what the server reported about its request quota, or
+	// nil.
+	RateLimit *Quota
 	// Rules are the Limiter's cooldown settings.
 	Rules CooldownRules
 }

@@ -207,10 +207,10 @@ func TestShortWindowNamesNoLength(t *testing.T) {
 		}
 		_, err = llmlimit.NewGemini(c, "").Generate(t.Context(), &llmlimit.Request{Prompt: batch(1)})
 		var pe *llmlimit.ProviderError
-		if !errors.As(err, &pe) || pe.RateLimit == nil {
+		if !errors.As(err, &pe) || len(pe.Quotas) == 0 {
 			t.Fatalf("error %v, want a ProviderError with the quota", err)
 		}
-		if rl := *pe.RateLimit; rl.Limit != 2 || rl.Window != 0 || rl.Reset != 6*time.Second {
+		if rl := pe.Quotas[0]; rl.Limit != 2 || rl.Window != 0 || rl.Reset != 6*time.Second {
 			t.Fatalf("learned %+v, want limit 2, no window, reset in 6s", rl)
 		}
 	})
