@@ -132,4 +132,3 @@ func limited(t *testing.T, p llmlimit.Provider, opts ...llmlimit.Option) *llmlim
 	}
 	return l
 }
-
