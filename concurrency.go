@@ -13,47 +13,61 @@ import (
 )
 
 // Limiter keeps one provider's quota for every caller in the process. It is
-// itself a [Provider]: Generate waits at a shared cooldown gate, takes one of
-// a bounded number of slots, calls the wrapped provider, and retries rate
-// limits and transient failures with exponential backoff.
+// itself a [Provider]: Generate waits in line for the cooldown gate, the
+// quota and a free slot, calls the wrapped provider, and retries rate limits
+// and transient failures with exponential backoff.
 //
 // The model, in the order a call meets it:
 //
 //   - The cooldown gate is one instant, shared by all callers, before which no
-//     attempt starts. Every Nth success moves it a short pause ahead
-//     ([WithSuccessCooldown]) while the quota is unknown — once pacing knows
-//     it, this blind guess at the quota stands down; N consecutive 429s move
-//     it a longer pause ahead
-//     ([WithRateLimitCooldown]); a server's retry hint moves it to at least now
-//     plus the hint, because the quota is shared. The gate only ever moves
-//     forward. Callers woken by it are staggered by up to 250 ms of jitter.
+//     attempt starts. N consecutive 429s move it a pause ahead
+//     ([WithRateLimitCooldown]); a server's retry hint moves it to at least
+//     now plus the hint, because the quota is shared; every Nth success moves
+//     it a short pause ahead while the quota is unknown ([WithSuccessCooldown]),
+//     a blind guess at the quota that stands down once pacing knows it. The
+//     gate only ever moves forward.
 //   - Quota pacing holds starts to the provider's request quota: a known
-//     rate ([WithRequestsPerMinute]) or the window the server reported in
-//     its replies (see pacing.go). Once a window's starts are spent, callers
-//     wait for the next window as they would at the gate.
+//     rate ([WithRequestsPerMinute]) or what the server reports in its
+//     replies. Once the quota is spent, callers wait for it as they wait at
+//     the gate.
 //   - Slots bound the attempts in flight. The limit starts at
 //     [WithConcurrency], grows by one after every 10 successes in a row up to
 //     [WithMaxConcurrency], and halves (to at least 1) on every 429 that
-//     doesn't report its quota (one that does is pacing's business). A slot is
-//     held only while an attempt runs, never during a backoff sleep, and
-//     waiting callers get slots in arrival order.
+//     doesn't report its quota. A slot is held only while an attempt runs,
+//     never during a backoff sleep.
+//   - Callers that can't start at once wait in one line, in arrival order.
+//     Only the first in line re-checks the gate, the quota and the slots, so
+//     a closed gate costs one check however many callers wait; each start
+//     lets the next one try. The first caller woken by an opening gate is
+//     delayed by up to 250 ms of jitter.
 //   - Retries: rate limits and transient failures are retried up to
-//     [WithMaxRetries] times after a delay documented in backoff.go; a
-//     server hint is a floor for the delay. A retry budget (retrybudget.go)
+//     [WithMaxRetries] times after an exponential backoff ([WithBackoff],
+//     [WithJitter]); a server hint is a floor for the delay. A retry budget
 //     stops retrying transient failures when most attempts fail, so an
 //     outage is not multiplied by the retries. Permanent failures, exhausted
-//     quotas and cancellation are returned at once. After an exhausted quota
-//     the Limiter fails fast, without sending, until the reported reset (one
-//     minute when none was reported).
-//   - With a wait budget ([WithMaxWait]), a call that would wait longer than
-//     the budget at the gate or in a backoff fails at once with [ErrCooldown].
+//     quotas, requests too large for the quota, and cancellation are
+//     returned at once. After an exhausted quota the Limiter fails fast,
+//     without sending, until the reported reset.
+//   - Every wait of a call — the gate, the quota, the line and backoff —
+//     comes out of one wait budget: the smaller of [WithMaxWait] and the
+//     time left before the context's deadline. A call whose wait is known to
+//     exceed what is left fails at once with a [*WaitError], and a call in
+//     line leaves it when its budget ends, so that a [Fallback] can serve it
+//     in the caller's time. The wait in line is estimated from the callers
+//     ahead and the provider's recent latency.
+//
+// A server hint longer than the quota it refers to can justify is clamped
+// and logged: about two windows for a per-minute quota, until the reset for
+// a per-day one, and the backoff cap when the reply names no quota.
+//
+// A panic in the provider or in a [State] fails that call with an error
+// matching [ErrPanic] (the panic and its stack are logged) and leaves the
+// Limiter usable; so does a provider returning neither a reply nor an error.
 //
 // Use one Limiter per provider, model and API key: its state is that quota's
 // state. Replicas sharing one quota share the gate, the cooldown counters
-// and pacing through [WithState]. [Limiter.Availability] tells when the
-// Limiter can next start a call; [TagSpace] uses it to keep the end of a run
-// for the provider's next quota window. The zero value is not usable; call
-// [New]. A Limiter is safe for simultaneous use by multiple goroutines.
+// and pacing through [WithState]. The zero value is not usable; call [New].
+// A Limiter is safe for simultaneous use by multiple goroutines.
 type Limiter struct {
 	p   Provider
 	cfg config
@@ -70,11 +84,12 @@ type Limiter struct {
 	streak         int // successes since the slot limit last changed
 	limit          int
 	inFlight       int
-	waiters        list.List // of *slotWaiter, in arrival order
+	line           list.List // of *waiter, in arrival order
+	latency        time.Duration
 	budget         retryBudget
 	sharedDownAt   time.Time // when the shared state last failed; zero when healthy
-	openAt         time.Time // when the last pause handed out ends (Availability)
-	learned        Quota     // the last request quota a server reported (Availability)
+	openAt         time.Time // when the gate or the quota is known to open next
+	learned        Quota     // the last request quota a server reported
 	stats          Stats
 }
 
@@ -83,16 +98,19 @@ const (
 	// limit grows by one.
 	growAfter = 10
 	// gateStagger bounds the jitter added to a wake-up at the gate, so that
-	// callers released together don't start in one burst.
+	// replicas released together don't start in one burst.
 	gateStagger = 250 * time.Millisecond
 	// quotaRecheck is how long an exhausted quota fails fast when the
 	// server gave no reset time.
 	quotaRecheck = time.Minute
 )
 
-// New returns a Limiter around p. It reads the Limiter options (concurrency,
-// cooldowns, retries, backoff, jitter, wait budget, logger) and ignores the
-// others; an invalid value is an error naming the setting.
+// New returns a Limiter around p. It reads the Limiter options —
+// [WithConcurrency], [WithMaxConcurrency], [WithSuccessCooldown],
+// [WithRateLimitCooldown], [WithMaxRetries], [WithBackoff], [WithJitter],
+// [WithMaxWait], [WithRequestsPerMinute], [WithRequestRate], [WithState],
+// [WithStateTimeout] and [WithLogger] — and ignores the others; an invalid
+// value is an error naming the setting.
 func New(p Provider, opts ...Option) (*Limiter, error) {
 	if p == nil {
 		return nil, fmt.Errorf("llmlimit: New: nil provider")
@@ -104,7 +122,7 @@ func New(p Provider, opts ...Option) (*Limiter, error) {
 	if cfg.rand == nil {
 		cfg.rand = rand.Float64
 	}
-	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, local: NewMemoryState(), shared: cfg.state, budget: newRetryBudget()}
+	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, local: new(MemoryState), shared: cfg.state, budget: newRetryBudget()}
 	l.log = cfg.logger.With("provider", p.Name())
 	return l, nil
 }
@@ -112,219 +130,124 @@ func New(p Provider, opts ...Option) (*Limiter, error) {
 // Name returns the wrapped provider's name.
 func (l *Limiter) Name() string { return l.p.Name() }
 
-// Unwrap returns the wrapped provider.
-func (l *Limiter) Unwrap() Provider { return l.p }
+// Unwrap returns the wrapped provider; see [Wrapper].
+func (l *Limiter) Unwrap() []Provider { return []Provider{l.p} }
 
 // Generate calls the wrapped provider under the Limiter's rules (see
 // [Limiter]). It returns the reply of the first successful attempt; the last
-// attempt's error when retries are spent or the failure is not retryable;
-// an error matching [ErrCooldown] when the wait budget would be exceeded;
-// or ctx.Err() when ctx is done first, in which case nothing is counted as
-// a provider failure.
+// attempt's error when retries are spent or the failure is not retryable; a
+// [*WaitError] (matching [ErrCooldown]) when the wait budget would be
+// exceeded; or ctx.Err() when ctx is done first, in which case nothing is
+// counted as a provider failure.
 func (l *Limiter) Generate(ctx context.Context, req *Request) (*Response, error) {
-	var last error
+	return l.generate(ctx, req, l.cfg.maxWait)
+}
+
+// GenerateWait is Generate with maxWait in place of the Limiter's
+// [WithMaxWait]: the call may wait up to maxWait in all, or, when maxWait
+// is 0, as long as ctx's deadline allows. It implements [Waiter].
+func (l *Limiter) GenerateWait(ctx context.Context, req *Request, maxWait time.Duration) (*Response, error) {
+	return l.generate(ctx, req, max(maxWait, 0))
+}
+
+func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Duration) (*Response, error) {
+	c := callBudget{ctx: ctx, maxWait: maxWait}
 	for attempt := 0; ; attempt++ {
-		if err := l.acquire(ctx, attempt, last); err != nil {
+		if err := c.wait(func() error { return l.acquire(&c) }); err != nil {
 			return nil, err
 		}
-		resp, err := l.p.Generate(ctx, req)
-		kind, hint, budgetLeft := l.finish(ctx, resp, err)
-		if err == nil {
+		if err := ctx.Err(); err != nil {
+			// Admitted after the caller gave up: nothing is sent.
+			l.releaseSlot()
+			l.countCanceled()
+			return nil, err
+		}
+		l.countStart(attempt)
+		resp, r := l.attempt(ctx, req)
+		if r.err == nil {
 			if resp.Provider == "" {
 				resp.Provider = l.p.Name()
 			}
 			return resp, nil
 		}
-		if kind == KindCanceled {
+		if r.kind == KindCanceled {
 			return nil, ctx.Err()
 		}
-		if (kind != KindRateLimited && kind != KindTransient) || attempt >= l.cfg.maxRetries {
-			return nil, err
+		if !r.retryable || attempt >= l.cfg.maxRetries {
+			return nil, r.err
 		}
-		if kind == KindTransient && !budgetLeft {
-			l.mu.Lock()
-			l.stats.Throttled++
-			l.mu.Unlock()
-			return nil, err
+		if r.throttled {
+			l.countThrottled()
+			return nil, r.err
 		}
-		delay := backoffDelay(attempt, l.cfg.baseDelay, l.cfg.maxDelay, l.cfg.jitter, l.cfg.rand(), hint)
-		if budget := l.waitBudget(ctx); budget > 0 && delay > budget {
-			l.mu.Lock()
-			l.stats.Rejected++
-			l.mu.Unlock()
-			return nil, &WaitError{Provider: l.p.Name(), Reason: "backoff", Wait: delay, Budget: budget, Cause: err}
+		delay := backoffDelay(attempt, l.cfg.baseDelay, l.cfg.maxDelay, l.cfg.jitter, l.cfg.rand(), r.hint)
+		if budget, bounded := c.budget(time.Now()); bounded && delay > budget {
+			l.countRejected()
+			return nil, &WaitError{Provider: l.p.Name(), Reason: "backoff", Wait: delay, Budget: budget, Cause: r.err}
 		}
-		l.log.Info("backoff", "status", providerErrorOf(err).StatusCode, "kind", kind.String(), "attempt", attempt+1, "wait", delay)
-		if err := wait.Sleep(ctx, delay); err != nil {
+		l.log.Info("backoff", "status", providerErrorOf(r.err).StatusCode, "kind", r.kind.String(), "attempt", attempt+1, "wait", delay)
+		if err := c.wait(func() error { return wait.Sleep(ctx, delay) }); err != nil {
 			l.countCanceled()
 			return nil, err
 		}
-		last = err
+		c.last = r.err
 	}
 }
 
-// acquire takes a slot and then asks the state whether the attempt may
-// start: the gate and the quota are checked by whoever holds a slot, so a
-// start is counted against the quota when it really happens. When the
-// answer is to wait, the slot is given back for the wait. On failure
-// acquire holds no slot.
-func (l *Limiter) acquire(ctx context.Context, attempt int, last error) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			l.countCanceled()
-			return err
-		}
-		if err := l.takeSlot(ctx); err != nil {
-			return err
-		}
-		pause, err := l.admit(ctx)
-		if err != nil {
-			l.releaseSlot()
-			l.countCanceled()
-			return err
-		}
-		if pause <= 0 {
-			l.mu.Lock()
-			l.stats.Calls++
-			if attempt > 0 {
-				l.stats.Retries++
-			}
-			l.mu.Unlock()
-			return nil
-		}
-		l.releaseSlot()
-		budget := l.waitBudget(ctx)
-		l.mu.Lock()
-		l.noteAvailabilityLocked(pause, nil)
-		if budget > 0 && pause > budget {
-			l.stats.Rejected++
-			l.mu.Unlock()
-			return &WaitError{Provider: l.p.Name(), Reason: "gate", Wait: pause, Budget: budget, Cause: last}
-		}
-		l.mu.Unlock()
-		pause += time.Duration(l.cfg.rand() * float64(gateStagger))
-		if err := wait.Sleep(ctx, pause); err != nil {
-			l.countCanceled()
-			return err
-		}
-	}
+// attempt sends req once in the slot acquire took and applies the outcome.
+// The slot is given back however the attempt ends, after the outcome is
+// recorded, so the next start sees what this one taught.
+func (l *Limiter) attempt(ctx context.Context, req *Request) (*Response, result) {
+	defer l.releaseSlot()
+	begin := time.Now()
+	resp, err := l.send(ctx, req)
+	return resp, l.finish(ctx, resp, err, time.Since(begin))
 }
 
-func (l *Limiter) countCanceled() {
-	l.mu.Lock()
-	l.stats.Canceled++
-	l.mu.Unlock()
+// send calls the provider; a panic or a reply of (nil, nil) becomes an
+// error.
+func (l *Limiter) send(ctx context.Context, req *Request) (resp *Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			resp, err = nil, l.panicked("provider", v)
+		}
+	}()
+	resp, err = l.p.Generate(ctx, req)
+	if err == nil && resp == nil {
+		err = &ProviderError{Provider: l.p.Name(), Kind: KindPermanent,
+			Err: fmt.Errorf("llmlimit: %s returned neither a reply nor an error", l.p.Name())}
+	}
+	return resp, err
 }
 
-// finish releases the attempt's slot and applies its outcome to the
-// counters, the state and the slot limit. It returns the failure's kind, the
-// server's retry hint, and whether the retry budget allows another attempt.
-func (l *Limiter) finish(ctx context.Context, resp *Response, err error) (Kind, time.Duration, bool) {
-	var (
-		kind     Kind
-		hint     time.Duration
-		newLimit int
-		outcome  = Outcome{Rules: l.rules()}
-	)
-	// Classify before taking the lock: errors.As walks the chain.
-	var pe *ProviderError
-	if err != nil && ctx.Err() == nil {
-		kind, pe = KindOf(err), providerErrorOf(err)
-		if kind == KindCanceled {
-			// The provider saw a cancellation that was not the caller's:
-			// nothing says a retry would fare better.
-			kind = KindPermanent
-		}
-		hint = pe.RetryAfter
-	}
-	l.mu.Lock()
-	l.inFlight--
-	switch {
-	case err == nil:
-		outcome.Success, outcome.RateLimit = true, requestQuota(resp.Quotas)
-		l.budget.succeed()
-		l.stats.Successes++
-		l.stats.InputTokens += int64(resp.Usage.InputTokens)
-		l.stats.OutputTokens += int64(resp.Usage.OutputTokens)
-		l.streak++
-		if l.streak >= growAfter && l.limit < l.cfg.maxConcurrency {
-			l.limit++
-			l.streak = 0
-			newLimit = l.limit
-		}
-	case ctx.Err() != nil:
-		kind = KindCanceled
-		l.stats.Canceled++
-	default:
-		switch kind {
-		case KindRateLimited:
-			outcome.RateLimited, outcome.RetryAfter, outcome.RateLimit = true, hint, requestQuota(pe.Quotas)
-			l.stats.RateLimited++
-			l.streak = 0
-			// A 429 that reports its quota says the window is spent, which
-			// pacing now handles; only an unexplained one says the provider
-			// is overloaded, and halving the slots is the answer to that.
-			if half := max(1, l.limit/2); half != l.limit && outcome.RateLimit == nil {
-				l.limit = half
-				newLimit = half
-			}
-		case KindTransient:
-			l.stats.Transient++
-			l.budget.fail()
-		case KindQuotaExhausted:
-			l.stats.QuotaExhausted++
-			failFast := quotaRecheck
-			if hint > 0 {
-				failFast = hint
-			}
-			until := time.Now().Add(failFast)
-			if until.After(l.exhaustedUntil) {
-				l.exhaustedUntil = until
-			}
-			l.exhaustedErr = err
-		default:
-			l.stats.Permanent++
-		}
-	}
-	if outcome.RateLimit != nil {
-		l.noteAvailabilityLocked(0, outcome.RateLimit)
-	}
-	budgetLeft := l.budget.allow()
-	l.grantLocked()
-	l.mu.Unlock()
-
-	if outcome.Success || outcome.RateLimited {
-		fired := l.record(ctx, outcome)
-		if fired != (Cooldowns{}) {
-			l.mu.Lock()
-			l.stats.Cooldowns.Successes += fired.Successes
-			l.stats.Cooldowns.RateLimit += fired.RateLimit
-			l.stats.Cooldowns.ServerHint += fired.ServerHint
-			l.mu.Unlock()
-		}
-		if fired.Successes > 0 {
-			l.log.Info("cooldown", "cause", "successes", "pause", outcome.Rules.SuccessCooldown)
-		}
-		if fired.ServerHint > 0 {
-			l.log.Info("cooldown", "cause", "server_hint", "pause", hint)
-		}
-		if fired.RateLimit > 0 {
-			l.log.Warn("cooldown", "cause", "rate_limit", "pause", outcome.Rules.RateLimitCooldown)
-		}
-	}
-	if newLimit > 0 {
-		l.log.Debug("concurrency", "limit", newLimit)
-	}
-	return kind, hint, budgetLeft
+// callBudget is one Generate's wait budget: maxWait in all (0 for none), and no
+// later than ctx's deadline.
+type callBudget struct {
+	ctx     context.Context
+	maxWait time.Duration
+	waited  time.Duration // spent waiting so far
+	last    error         // the last attempt's failure, the cause of a wait
 }
 
-func (l *Limiter) rules() CooldownRules {
-	return CooldownRules{
-		SuccessesPerCooldown:  l.cfg.successesPerCooldown,
-		SuccessCooldown:       l.cfg.successCooldown,
-		RateLimitsPerCooldown: l.cfg.rateLimitsPerCooldown,
-		RateLimitCooldown:     l.cfg.rateLimitCooldown,
+// budget returns how long the call may still wait at now, and whether that
+// is bounded at all.
+func (c *callBudget) budget(now time.Time) (time.Duration, bool) {
+	left, bounded := time.Duration(1<<63-1), false
+	if c.maxWait > 0 {
+		left, bounded = max(c.maxWait-c.waited, 0), true
 	}
+	if dl, ok := c.ctx.Deadline(); ok {
+		left, bounded = min(left, max(dl.Sub(now), 0)), true
+	}
+	return left, bounded
+}
+
+// wait runs f and counts the time it took against the budget.
+func (c *callBudget) wait(f func() error) error {
+	begin := time.Now()
+	err := f()
+	c.waited += time.Since(begin)
+	return err
 }
 
 // Reset starts a new run: it zeroes the success and consecutive-429 counters
@@ -348,21 +271,29 @@ func (l *Limiter) Stats() Stats {
 	return s
 }
 
-// waitBudgetKey marks a context whose calls wait as long as the context
-// allows, whatever their Limiter's wait budget: see [NewFallback].
-type waitBudgetKey struct{}
-
-// withoutWaitBudget returns ctx marked so that Limiters ignore their wait
-// budget.
-func withoutWaitBudget(ctx context.Context) context.Context {
-	return context.WithValue(ctx, waitBudgetKey{}, true)
+func (l *Limiter) countStart(attempt int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.Calls++
+	if attempt > 0 {
+		l.stats.Retries++
+	}
 }
 
-// waitBudget returns the longest wait a call with ctx accepts, or 0 for no
-// limit.
-func (l *Limiter) waitBudget(ctx context.Context) time.Duration {
-	if l.cfg.maxWait == 0 || ctx.Value(waitBudgetKey{}) != nil {
-		return 0
-	}
-	return l.cfg.maxWait
+func (l *Limiter) countCanceled() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.Canceled++
+}
+
+func (l *Limiter) countThrottled() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.Throttled++
+}
+
+func (l *Limiter) countRejected() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.Rejected++
 }

@@ -74,8 +74,8 @@ func TestCancellation(t *testing.T) {
 				}
 				l.mu.Lock()
 				defer l.mu.Unlock()
-				if tt.name != "waiting for a slot" && l.inFlight != 0 || l.waiters.Len() != 0 {
-					t.Fatalf("in flight %d, waiters %d after cancel", l.inFlight, l.waiters.Len())
+				if tt.name != "waiting for a slot" && l.inFlight != 0 || l.line.Len() != 0 {
+					t.Fatalf("in flight %d, waiters %d after cancel", l.inFlight, l.line.Len())
 				}
 			})
 		})

@@ -102,7 +102,7 @@ type cyclicChain struct {
 	members []Provider
 }
 
-func (c *cyclicChain) Members() []Provider { return c.members }
+func (c *cyclicChain) Unwrap() []Provider { return c.members }
 
 func TestFallbackResetReachesEveryLimiter(t *testing.T) {
 	ra, rb := &resetCounter{}, &resetCounter{}
@@ -116,8 +116,8 @@ func TestFallbackResetReachesEveryLimiter(t *testing.T) {
 	if ra.resets != 1 || rb.resets != 1 {
 		t.Fatalf("resets %d %d, want 1 1", ra.resets, rb.resets)
 	}
-	if m := f.(Chain).Members(); len(m) != 2 || m[0] != la || m[1] != lb {
-		t.Fatalf("Members() = %v", m)
+	if m := f.(Wrapper).Unwrap(); len(m) != 2 || m[0] != la || m[1] != lb {
+		t.Fatalf("Unwrap() = %v", m)
 	}
 }
 

@@ -153,8 +153,25 @@ type StatsReporter interface {
 	Stats() Stats
 }
 
-// Chain is implemented by providers that delegate to other providers, such as
-// the provider returned by [Fallback]. Members returns them in order.
-type Chain interface {
-	Members() []Provider
+// Wrapper is implemented by providers that delegate to other providers,
+// such as [*Limiter] (its one provider) and the provider returned by
+// [Fallback] (its members). Unwrap returns them in the order calls try
+// them. [TagSpace] walks the tree this makes to reset it, to report on each
+// provider, and to find the primary: the first provider down the tree.
+type Wrapper interface {
+	Unwrap() []Provider
+}
+
+// Waiter is implemented by providers that take a wait budget from their
+// caller, such as [*Limiter]: GenerateWait is Generate, waiting for the
+// provider's quota, gate and slots for at most maxWait in all, or, when
+// maxWait is 0, for as long as ctx's deadline allows.
+//
+// [Fallback] uses it as its last resort: when every member refused a call
+// with a [*WaitError], it calls GenerateWait on the member that said it
+// would be free soonest, if that is within the caller's time. A provider of
+// its own that limits its calls takes part by returning *WaitError and
+// implementing Waiter.
+type Waiter interface {
+	GenerateWait(ctx context.Context, req *Request, maxWait time.Duration) (*Response, error)
 }

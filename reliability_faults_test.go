@@ -74,10 +74,11 @@ type apiFigures struct {
 }
 
 func figures(c llmtest.APICounters) apiFigures {
-	answeredErr := c.ServerErrors + c.QuotaExceeded + c.Unauthorized
-	abandoned := c.Requests - c.Successes - c.RateLimited - answeredErr
+	answeredErr := c.ServerErrors + c.Unauthorized
+	refused := c.RateLimited + c.QuotaExceeded // every 429
+	abandoned := c.Requests - c.Successes - refused - answeredErr
 	return apiFigures{
-		calls: int64(c.Requests), successes: int64(c.Successes), rateLimited: int64(c.RateLimited),
+		calls: int64(c.Requests), successes: int64(c.Successes), rateLimited: int64(refused),
 		errors: int64(answeredErr + abandoned), abandoned: int64(abandoned),
 	}
 }

@@ -1,7 +1,6 @@
 package llmlimit
 
 import (
-	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -63,97 +62,17 @@ type Report struct {
 // never reaches TagSpace and is not counted: put members in a [Limiter] for
 // exact counts.
 type ProviderReport struct {
-	Calls        int64   `json:"calls"`
-	Successes    int64   `json:"successes"`
-	RateLimited  int64   `json:"rate_limited"`
-	Retries      int64   `json:"retries"`
-	Errors       int64   `json:"errors"`
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-	CostUSD      float64 `json:"cost_usd"`
-}
-
-// maxTreeDepth bounds walks of the provider tree; Fallback rejects cycles,
-// but a hand-written Chain might not.
-const maxTreeDepth = 32
-
-// treeNode is a provider whose counts are reported: one that keeps Stats, or
-// a leaf that doesn't.
-type treeNode struct {
-	p     Provider
-	stats StatsReporter // nil for a bare leaf
-}
-
-// providerTree lists the nodes to report on, in order: a StatsReporter is
-// reported as a whole, a Chain is descended into, anything else is a leaf.
-func providerTree(p Provider) []treeNode {
-	var nodes []treeNode
-	var walk func(Provider, int)
-	walk = func(p Provider, depth int) {
-		if p == nil || depth > maxTreeDepth {
-			return
-		}
-		if sr, ok := p.(StatsReporter); ok {
-			nodes = append(nodes, treeNode{p: p, stats: sr})
-			return
-		}
-		if c, ok := p.(Chain); ok {
-			for _, m := range c.Members() {
-				walk(m, depth+1)
-			}
-			return
-		}
-		nodes = append(nodes, treeNode{p: p})
-	}
-	walk(p, 0)
-	return nodes
-}
-
-// resetTree calls Reset on every Resetter in the tree, not descending below
-// one: a Fallback's Reset reaches its members itself.
-func resetTree(p Provider, depth int) {
-	if p == nil || depth > maxTreeDepth {
-		return
-	}
-	if r, ok := p.(Resetter); ok {
-		r.Reset()
-		return
-	}
-	if c, ok := p.(Chain); ok {
-		for _, m := range c.Members() {
-			resetTree(m, depth+1)
-		}
-	}
-}
-
-// firstMembers yields p and then the first member of each Chain below it:
-// the path a call takes when every provider on it serves the call.
-func firstMembers(p Provider) iter.Seq[Provider] {
-	return func(yield func(Provider) bool) {
-		for range maxTreeDepth {
-			if p == nil || !yield(p) {
-				return
-			}
-			c, ok := p.(Chain)
-			if !ok {
-				return
-			}
-			m := c.Members()
-			if len(m) == 0 {
-				return
-			}
-			p = m[0]
-		}
-	}
-}
-
-// primaryName is the Name of the first leaf, following first members of
-// chains.
-func primaryName(p Provider) string {
-	for q := range firstMembers(p) {
-		p = q
-	}
-	return p.Name()
+	Calls       int64 `json:"calls"`
+	Successes   int64 `json:"successes"`
+	RateLimited int64 `json:"rate_limited"`
+	// QuotaExhausted is the part of RateLimited refused until a quota's
+	// reset (per-day quotas, billing), not retried.
+	QuotaExhausted int64   `json:"quota_exhausted"`
+	Retries        int64   `json:"retries"`
+	Errors         int64   `json:"errors"`
+	InputTokens    int64   `json:"input_tokens"`
+	OutputTokens   int64   `json:"output_tokens"`
+	CostUSD        float64 `json:"cost_usd"`
 }
 
 func snapshot(nodes []treeNode) []Stats {
@@ -247,9 +166,13 @@ func (t *tally) fail(err error) {
 	for _, pe := range pes {
 		pr := entry(t.failed, pe.Provider)
 		pr.Calls++
-		if pe.Kind == KindRateLimited {
+		switch pe.Kind {
+		case KindRateLimited, KindTooLarge:
 			pr.RateLimited++
-		} else {
+		case KindQuotaExhausted:
+			pr.RateLimited++
+			pr.QuotaExhausted++
+		default:
 			pr.Errors++
 		}
 	}
@@ -286,6 +209,7 @@ func (pr *ProviderReport) add(q *ProviderReport) {
 	pr.Calls += q.Calls
 	pr.Successes += q.Successes
 	pr.RateLimited += q.RateLimited
+	pr.QuotaExhausted += q.QuotaExhausted
 	pr.Retries += q.Retries
 	pr.Errors += q.Errors
 	pr.InputTokens += q.InputTokens
@@ -334,7 +258,7 @@ func (t *tally) fill(rep *Report, nodes []treeNode, before, after []Stats) {
 		}
 		d := after[i].Sub(before[i])
 		pr.add(&ProviderReport{
-			Calls: d.Calls, Successes: d.Successes, RateLimited: d.RateLimited,
+			Calls: d.Calls, Successes: d.Successes, RateLimited: d.Refused(), QuotaExhausted: d.QuotaExhausted,
 			Retries: d.Retries, Errors: d.Errors(),
 			InputTokens: d.InputTokens, OutputTokens: d.OutputTokens,
 		})

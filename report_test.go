@@ -26,7 +26,7 @@ func (s *statsNode) Stats() Stats { return s.stats }
 type plainChain struct{ members []Provider }
 
 func (c *plainChain) Name() string        { return "chain" }
-func (c *plainChain) Members() []Provider { return c.members }
+func (c *plainChain) Unwrap() []Provider { return c.members }
 func (c *plainChain) Generate(ctx context.Context, req *Request) (*Response, error) {
 	return c.members[0].Generate(ctx, req)
 }
@@ -40,7 +40,7 @@ func TestProviderTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := &plainChain{members: []Provider{fb, c}}
-	resetTree(root, 0)
+	resetTree(root)
 	if a.resets != 1 || c.resets != 1 {
 		t.Errorf("resets a=%d c=%d, want 1 each", a.resets, c.resets)
 	}

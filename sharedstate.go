@@ -11,13 +11,9 @@ const (
 	stateRetry = time.Second
 )
 
-// admit asks the state whether an attempt may start now. It returns an error
-// only when ctx is done.
+// admit asks the state whether an attempt may start now. It fails only
+// when ctx is done or the state panicked.
 func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
-	if l.shared == nil {
-		// The common case, without the closure's allocation.
-		return l.local.Admit(ctx, l.cfg.rate)
-	}
 	var wait time.Duration
 	err := l.withState(ctx, func(ctx context.Context, s State) (err error) {
 		wait, err = s.Admit(ctx, l.cfg.rate)
@@ -29,10 +25,6 @@ func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
 // record applies an outcome to the state; the caller's cancellation does not
 // stop it, since the outcome happened.
 func (l *Limiter) record(ctx context.Context, o Outcome) Cooldowns {
-	if l.shared == nil {
-		fired, _ := l.local.Record(ctx, o)
-		return fired
-	}
 	var fired Cooldowns
 	l.withState(context.WithoutCancel(ctx), func(ctx context.Context, s State) (err error) {
 		fired, err = s.Record(ctx, o)
@@ -42,12 +34,12 @@ func (l *Limiter) record(ctx context.Context, o Outcome) Cooldowns {
 }
 
 // withState runs f on the shared state when there is one and it is
-// healthy, and on the private state otherwise or when the shared one fails.
-// It returns an error only when ctx is done.
+// healthy, and on the private state otherwise or when the shared one fails
+// or panics. It fails only when ctx is done or the private state panicked.
 func (l *Limiter) withState(ctx context.Context, f func(context.Context, State) error) error {
 	if l.shared != nil && l.sharedUsable() {
 		sctx, cancel := context.WithTimeout(ctx, l.cfg.stateTimeout)
-		err := f(sctx, l.shared)
+		err := l.guardState(sctx, l.shared, f)
 		cancel()
 		if err == nil {
 			l.sharedHealthy()
@@ -58,7 +50,17 @@ func (l *Limiter) withState(ctx context.Context, f func(context.Context, State) 
 		}
 		l.sharedFailed(err)
 	}
-	return f(ctx, l.local)
+	return l.guardState(ctx, l.local, f)
+}
+
+// guardState runs f on s, turning a panic into an error.
+func (l *Limiter) guardState(ctx context.Context, s State, f func(context.Context, State) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = l.panicked("state", v)
+		}
+	}()
+	return f(ctx, s)
 }
 
 func (l *Limiter) sharedUsable() bool {

@@ -1,74 +1,336 @@
 package llmlimit
 
 import (
-	"context"
+	"container/list"
+	"errors"
 	"fmt"
 	"time"
 )
 
-// Slots bound a Limiter's attempts in flight. Callers that find none free
-// queue in arrival order; a slot freed by a finished attempt, or by a limit
-// that grew, goes to the longest waiting caller. See [Limiter] for how the
-// limit moves.
+// The line. A caller that can't start at once — no free slot, the gate or
+// the quota closed, or others already waiting — joins one line in arrival
+// order. Only its head acts: it waits for the gate to open, then for a slot,
+// then asks the state to count its start; once it has started it leaves and
+// the next caller becomes head. So a gate that closes again costs one check
+// of the head, not one per waiter, and the starts after an opening go out
+// in order. Everyone else in line waits on a channel, with a timer at the
+// end of its wait budget.
+//
+// A caller is refused (a *WaitError) as soon as its wait is known to be
+// longer than its budget: on joining, from the known opening of the gate and
+// an estimate of the wait for a slot (the callers ahead, the slot limit and
+// the provider's recent latency), and later whenever the gate moves past the
+// end of its budget.
+//
+// Rejected: each waiter sleeping until the gate's opening and trying again,
+// as before. Every closure then woke every waiter to find the gate closed
+// again: with 20,000 waiters each closure cost about 18,000 checks.
 
-// slotWaiter is a caller queued for a slot. granted is set, and ready closed,
-// by the goroutine that hands it a slot.
-type slotWaiter struct {
-	ready   chan struct{}
-	granted bool
+// waiter is a caller in line.
+type waiter struct {
+	// wake nudges the waiter to look again: it became head, a slot came
+	// free, or it was refused. One nudge pending is enough.
+	wake     chan struct{}
+	elem     *list.Element
+	joined   time.Time
+	deadline time.Time  // the end of its wait budget; zero when unbounded
+	refusal  error      // why it was taken out of line, set under l.mu
+	cause    error      // the failure that made the call wait
+	budget   time.Duration
 }
 
-// takeSlot fails fast on an exhausted quota, then waits for a slot.
-func (l *Limiter) takeSlot(ctx context.Context) error {
-	l.mu.Lock()
-	if !l.exhaustedUntil.IsZero() {
-		if now := time.Now(); now.Before(l.exhaustedUntil) {
-			l.stats.Rejected++
-			until, cause := l.exhaustedUntil, l.exhaustedErr
-			l.mu.Unlock()
-			return fmt.Errorf("llmlimit: %s: not sent, quota exhausted for another %s: %w",
-				l.p.Name(), until.Sub(now).Round(time.Millisecond), cause)
-		}
-	}
-	if l.inFlight < l.limit && l.waiters.Len() == 0 {
-		l.inFlight++
-		l.mu.Unlock()
-		return nil
-	}
-	w := &slotWaiter{ready: make(chan struct{})}
-	elem := l.waiters.PushBack(w)
-	l.mu.Unlock()
-
+func nudge(w *waiter) {
 	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		l.mu.Lock()
-		if w.granted {
-			l.inFlight--
-			l.grantLocked()
-		} else {
-			l.waiters.Remove(elem)
-		}
-		l.stats.Canceled++
-		l.mu.Unlock()
-		return ctx.Err()
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 
+// acquire returns once the caller holds a slot and the state has counted
+// its start. On failure it holds no slot.
+func (l *Limiter) acquire(c *callBudget) error {
+	fast, err := l.enter(time.Now())
+	if err != nil {
+		return err
+	}
+	if fast {
+		pause, err := l.admit(c.ctx)
+		if err != nil {
+			l.releaseSlot()
+			return l.admitFailed(c, err)
+		}
+		if pause <= 0 {
+			return nil
+		}
+		l.releaseSlot()
+		l.closeUntil(time.Now().Add(pause))
+	}
+	w, err := l.join(c, time.Now())
+	if err != nil {
+		return err
+	}
+	return l.waitInLine(c, w)
+}
+
+// enter takes a slot at once when nobody waits, a slot is free and the gate
+// is known to be open.
+func (l *Limiter) enter(now time.Time) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.exhaustedLocked(now); err != nil {
+		l.stats.Rejected++
+		return false, err
+	}
+	if l.line.Len() == 0 && l.inFlight < l.limit && !now.Before(l.openAt) {
+		l.inFlight++
+		return true, nil
+	}
+	return false, nil
+}
+
+// join puts the caller at the end of the line, or refuses it when its wait
+// is already known to exceed its budget.
+func (l *Limiter) join(c *callBudget, now time.Time) (*waiter, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	budget, bounded := c.budget(now)
+	if bounded {
+		if wait, reason := l.expectedWaitLocked(now); wait > budget {
+			l.stats.Rejected++
+			return nil, &WaitError{Provider: l.p.Name(), Reason: reason, Wait: wait, Budget: budget, Cause: c.last}
+		}
+	}
+	w := &waiter{wake: make(chan struct{}, 1), joined: now, cause: c.last, budget: budget}
+	if bounded {
+		w.deadline = now.Add(budget)
+	}
+	w.elem = l.line.PushBack(w)
+	if l.line.Front() == w.elem {
+		nudge(w)
+	}
+	return w, nil
+}
+
+// expectedWaitLocked estimates how long a caller joining now waits before
+// it starts, and for what: the gate's known opening, or a slot, expected
+// after as many attempts as are ahead of it, beyond the free slots, have
+// ended, at the slot limit and the recent latency.
+func (l *Limiter) expectedWaitLocked(now time.Time) (time.Duration, string) {
+	gate := max(l.openAt.Sub(now), 0)
+	var slot time.Duration
+	if need := l.line.Len() + 1 - (l.limit - l.inFlight); need > 0 && l.latency > 0 {
+		slot = time.Duration(need) * l.latency / time.Duration(l.limit)
+	}
+	if slot > gate {
+		return slot, "slot"
+	}
+	return gate, "gate"
+}
+
+// step is what the head of the line does next.
+type step int
+
+const (
+	stepWait  step = iota // not head, or no free slot: wait for a nudge
+	stepGate              // head, gate closed: sleep until it opens
+	stepStart             // head, holding a slot: ask the state
+	stepOut               // taken out of line: return its refusal
+)
+
+// waitInLine waits until the caller is head, the gate is open and a slot is
+// free, and its start is counted; or until its budget ends, ctx is done, or
+// it is refused.
+func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
+	var deadline <-chan time.Time
+	if !w.deadline.IsZero() {
+		t := time.NewTimer(time.Until(w.deadline))
+		defer t.Stop()
+		deadline = t.C
+	}
+	var gate *time.Timer // armed while w, as head, sleeps for the gate
+	defer func() {
+		if gate != nil {
+			gate.Stop()
+		}
+	}()
+	for {
+		s, opens := l.headStep(w, time.Now())
+		switch s {
+		case stepOut:
+			return w.refusal
+		case stepStart:
+			pause, err := l.admit(c.ctx)
+			if err != nil {
+				l.releaseSlot()
+				l.leave(w, nil)
+				return l.admitFailed(c, err)
+			}
+			if pause <= 0 {
+				l.leave(w, nil)
+				return nil
+			}
+			l.releaseSlot()
+			l.closeUntil(time.Now().Add(pause))
+			continue
+		case stepGate:
+			if gate == nil {
+				gate = time.NewTimer(time.Until(opens) + time.Duration(l.cfg.rand()*float64(gateStagger)))
+			}
+		}
+		var gateC <-chan time.Time
+		if gate != nil {
+			gateC = gate.C
+		}
+		select {
+		case <-w.wake:
+		case <-gateC:
+			gate = nil
+		case <-deadline:
+			return l.leave(w, l.budgetSpent)
+		case <-c.ctx.Done():
+			l.leave(w, nil)
+			l.countCanceled()
+			return c.ctx.Err()
+		}
+	}
+}
+
+// headStep decides w's next step, taking a slot for it when it may start.
+// opens is when the gate opens, for stepGate.
+func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case w.refusal != nil:
+		return stepOut, opens
+	case l.line.Front() != w.elem:
+		return stepWait, opens
+	}
+	if err := l.exhaustedLocked(now); err != nil {
+		l.refuseLocked(w, err)
+		return stepOut, opens
+	}
+	if now.Before(l.openAt) {
+		return stepGate, l.openAt
+	}
+	if l.inFlight >= l.limit {
+		return stepWait, opens
+	}
+	l.inFlight++
+	return stepStart, opens
+}
+
+// leave takes w out of line if it is still there. With refusal, the caller
+// is refused by it; the refusal's error is returned.
+func (l *Limiter) leave(w *waiter, refusal func(*waiter, time.Time) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w.refusal != nil {
+		return w.refusal
+	}
+	if refusal != nil {
+		l.refuseLocked(w, refusal(w, time.Now()))
+		return w.refusal
+	}
+	l.removeLocked(w)
+	return nil
+}
+
+// budgetSpent is the refusal of a caller whose budget ended in line.
+func (l *Limiter) budgetSpent(w *waiter, now time.Time) error {
+	_, reason := l.expectedWaitLocked(now)
+	return &WaitError{Provider: l.p.Name(), Reason: reason, Wait: now.Sub(w.joined), Budget: w.budget, Cause: w.cause}
+}
+
+// refuseLocked takes w out of line with err.
+func (l *Limiter) refuseLocked(w *waiter, err error) {
+	l.removeLocked(w)
+	w.refusal = err
+	l.stats.Rejected++
+	nudge(w)
+}
+
+// removeLocked takes w out of line and lets the next caller act.
+func (l *Limiter) removeLocked(w *waiter) {
+	if w.elem == nil {
+		return
+	}
+	head := l.line.Front() == w.elem
+	l.line.Remove(w.elem)
+	w.elem = nil
+	if head {
+		l.nudgeHeadLocked()
+	}
+}
+
+func (l *Limiter) nudgeHeadLocked() {
+	if e := l.line.Front(); e != nil {
+		nudge(e.Value.(*waiter))
+	}
+}
+
+// closeUntil records that the gate or the quota stays closed until at, and
+// refuses every caller in line whose budget ends before then.
+func (l *Limiter) closeUntil(at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closeUntilLocked(at)
+}
+
+func (l *Limiter) closeUntilLocked(at time.Time) {
+	if !at.After(l.openAt) {
+		return
+	}
+	l.openAt = at
+	now := time.Now()
+	for e := l.line.Front(); e != nil; {
+		w := e.Value.(*waiter)
+		e = e.Next()
+		if !w.deadline.IsZero() && w.deadline.Before(at) {
+			l.refuseLocked(w, &WaitError{Provider: l.p.Name(), Reason: "gate", Wait: at.Sub(now), Budget: max(w.deadline.Sub(now), 0), Cause: w.cause})
+		}
+	}
+}
+
+// releaseSlot gives back a slot taken by enter or headStep.
 func (l *Limiter) releaseSlot() {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.inFlight--
-	l.grantLocked()
-	l.mu.Unlock()
+	l.nudgeHeadLocked()
 }
 
-// grantLocked hands free slots to waiters in arrival order.
-func (l *Limiter) grantLocked() {
-	for l.inFlight < l.limit && l.waiters.Len() > 0 {
-		w := l.waiters.Remove(l.waiters.Front()).(*slotWaiter)
-		w.granted = true
-		l.inFlight++
-		close(w.ready)
+// exhaustedLocked returns the error of a call made while a quota is known
+// to be exhausted, or nil.
+func (l *Limiter) exhaustedLocked(now time.Time) error {
+	if l.exhaustedUntil.IsZero() || !now.Before(l.exhaustedUntil) {
+		return nil
 	}
+	return fmt.Errorf("llmlimit: %s: not sent, quota exhausted until %s (another %s): %w",
+		l.p.Name(), l.exhaustedUntil.UTC().Format(time.RFC3339), l.exhaustedUntil.Sub(now).Round(time.Second), l.exhaustedErr)
+}
+
+// exhaustLocked makes the Limiter fail fast until until, and refuses every
+// caller in line: none of them could be served.
+func (l *Limiter) exhaustLocked(until time.Time, cause error) {
+	if until.After(l.exhaustedUntil) {
+		l.exhaustedUntil = until
+	}
+	l.exhaustedErr = cause
+	now := time.Now()
+	for e := l.line.Front(); e != nil; {
+		w := e.Value.(*waiter)
+		e = e.Next()
+		l.refuseLocked(w, l.exhaustedLocked(now))
+	}
+}
+
+// admitFailed turns a failed admission into the call's error: the caller's
+// own cancellation, or the state's failure (a panic).
+func (l *Limiter) admitFailed(c *callBudget, err error) error {
+	if ctxErr := c.ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		l.countCanceled()
+		return ctxErr
+	}
+	return err
 }

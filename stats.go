@@ -2,27 +2,40 @@ package llmlimit
 
 // Stats are a Limiter's cumulative counts since it was made. [Limiter.Reset]
 // does not zero them; take the difference of two Stats to measure a run.
+//
+// Each attempt sent counts once in Calls and, when it ended, once in
+// Successes or in one failure count by [Kind]: RateLimited,
+// QuotaExhausted, TooLarge, Transient or Permanent (a canceled attempt
+// counts in Canceled instead).
 type Stats struct {
 	// Calls counts attempts sent to the provider, retries included.
 	Calls int64
 	// Successes counts attempts that returned a reply.
 	Successes int64
-	// RateLimited counts attempts answered with a 429 that may be retried.
+	// RateLimited counts attempts refused with a 429 that may be retried.
 	RateLimited int64
+	// QuotaExhausted counts attempts refused because a quota is spent
+	// until a reset (per-day quotas, billing); TooLarge those refused as
+	// larger than the quota allows at all. The built-in providers get both
+	// as 429s.
+	QuotaExhausted, TooLarge int64
+	// Transient and Permanent count the other failed attempts by kind.
+	Transient, Permanent int64
 	// Retries counts attempts after the first of a call.
 	Retries int64
-	// Transient, Permanent and QuotaExhausted count failed attempts by kind.
-	Transient, Permanent, QuotaExhausted int64
 	// Canceled counts calls ended by the caller's context.
 	Canceled int64
 	// Throttled counts transient failures not retried because the retry
 	// budget was spent.
 	Throttled int64
+	// Panics counts panics of the provider or the state, each of which
+	// failed its call.
+	Panics int64
 	// StateErrors counts failed calls to a shared State (WithState), each
 	// answered by the Limiter's private state instead.
 	StateErrors int64
-	// Rejected counts calls refused with ErrCooldown or failed fast on an
-	// exhausted quota without being sent.
+	// Rejected counts calls refused without being sent: with a [*WaitError]
+	// or on an exhausted quota.
 	Rejected int64
 	// Cooldowns counts pauses of the gate by cause.
 	Cooldowns Cooldowns
@@ -42,25 +55,42 @@ type Cooldowns struct {
 	ServerHint int64
 }
 
-// Errors returns the number of failed attempts other than 429s.
-func (s Stats) Errors() int64 { return s.Transient + s.Permanent + s.QuotaExhausted }
+// Errors returns the number of failed attempts that were not refused for a
+// quota: Transient + Permanent.
+func (s Stats) Errors() int64 { return s.Transient + s.Permanent }
+
+// Refused returns the number of attempts refused for a quota, the 429
+// replies of the built-in providers: RateLimited + QuotaExhausted +
+// TooLarge.
+func (s Stats) Refused() int64 { return s.RateLimited + s.QuotaExhausted + s.TooLarge }
 
 // Sub returns s minus t, for measuring a run between two snapshots.
 // ConcurrencyLimit is s's.
-func (s Stats) Sub(t Stats) Stats {
+func (s Stats) Sub(t Stats) Stats { return s.combine(t, -1) }
+
+// Add returns s plus t, for adding up Limiters. ConcurrencyLimit is the sum.
+func (s Stats) Add(t Stats) Stats {
+	r := s.combine(t, 1)
+	r.ConcurrencyLimit = s.ConcurrencyLimit + t.ConcurrencyLimit
+	return r
+}
+
+// combine returns s + sign·t for every count; ConcurrencyLimit is s's.
+func (s Stats) combine(t Stats, sign int64) Stats {
 	return Stats{
-		Calls: s.Calls - t.Calls, Successes: s.Successes - t.Successes,
-		RateLimited: s.RateLimited - t.RateLimited, Retries: s.Retries - t.Retries,
-		Transient: s.Transient - t.Transient, Permanent: s.Permanent - t.Permanent,
-		QuotaExhausted: s.QuotaExhausted - t.QuotaExhausted,
-		Canceled:       s.Canceled - t.Canceled, Rejected: s.Rejected - t.Rejected,
-		Throttled: s.Throttled - t.Throttled,
+		Calls: s.Calls + sign*t.Calls, Successes: s.Successes + sign*t.Successes,
+		RateLimited: s.RateLimited + sign*t.RateLimited, QuotaExhausted: s.QuotaExhausted + sign*t.QuotaExhausted,
+		TooLarge: s.TooLarge + sign*t.TooLarge, Transient: s.Transient + sign*t.Transient,
+		Permanent: s.Permanent + sign*t.Permanent, Retries: s.Retries + sign*t.Retries,
+		Canceled: s.Canceled + sign*t.Canceled, Throttled: s.Throttled + sign*t.Throttled,
+		Panics: s.Panics + sign*t.Panics, StateErrors: s.StateErrors + sign*t.StateErrors,
+		Rejected: s.Rejected + sign*t.Rejected,
 		Cooldowns: Cooldowns{
-			Successes:  s.Cooldowns.Successes - t.Cooldowns.Successes,
-			RateLimit:  s.Cooldowns.RateLimit - t.Cooldowns.RateLimit,
-			ServerHint: s.Cooldowns.ServerHint - t.Cooldowns.ServerHint,
+			Successes:  s.Cooldowns.Successes + sign*t.Cooldowns.Successes,
+			RateLimit:  s.Cooldowns.RateLimit + sign*t.Cooldowns.RateLimit,
+			ServerHint: s.Cooldowns.ServerHint + sign*t.Cooldowns.ServerHint,
 		},
-		InputTokens: s.InputTokens - t.InputTokens, OutputTokens: s.OutputTokens - t.OutputTokens,
+		InputTokens: s.InputTokens + sign*t.InputTokens, OutputTokens: s.OutputTokens + sign*t.OutputTokens,
 		ConcurrencyLimit: s.ConcurrencyLimit,
 	}
 }

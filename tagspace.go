@@ -183,7 +183,7 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 		return nil, err
 	}
 	start := time.Now()
-	resetTree(t.p, 0)
+	resetTree(t.p)
 	nodes := providerTree(t.p)
 	before := snapshot(nodes)
 	r := &run{
