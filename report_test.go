@@ -25,7 +25,7 @@ func (s *statsNode) Stats() Stats { return s.stats }
 // plainChain is a Chain that is not a Resetter, so walks must descend.
 type plainChain struct{ members []Provider }
 
-func (c *plainChain) Name() string        { return "chain" }
+func (c *plainChain) Name() string       { return "chain" }
 func (c *plainChain) Unwrap() []Provider { return c.members }
 func (c *plainChain) Generate(ctx context.Context, req *Request) (*Response, error) {
 	return c.members[0].Generate(ctx, req)

@@ -33,9 +33,9 @@ type waiter struct {
 	wake     chan struct{}
 	elem     *list.Element
 	joined   time.Time
-	deadline time.Time  // the end of its wait budget; zero when unbounded
-	refusal  error      // why it was taken out of line, set under l.mu
-	cause    error      // the failure that made the call wait
+	deadline time.Time // the end of its wait budget; zero when unbounded
+	refusal  error     // why it was taken out of line, set under l.mu
+	cause    error     // the failure that made the call wait
 	budget   time.Duration
 }
 

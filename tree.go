@@ -95,4 +95,3 @@ func primaryName(p Provider) string {
 	}
 	return p.Name()
 }
-
