@@ -5,9 +5,9 @@ import "time"
 // Availability is what a provider knows about when it can start its next
 // call and the quota it paces to.
 type Availability struct {
-	// Wait is how long until the provider expects to start a call: the end
-	// of the pause the last caller was told to take, or 0 when none is
-	// pending.
+	// Wait is how long until the provider expects to start a call: until
+	// its cooldown gate or its quota opens, or 0 when neither is known to
+	// be closed.
 	Wait time.Duration
 	// Limit is the number of calls its quota allows per Window, configured
 	// ([WithRequestRate]) or learned from the server; 0 when none is known.
@@ -21,7 +21,7 @@ type Availability struct {
 
 // AvailabilityReporter is implemented by providers that know when they can
 // next start a call, such as [*Limiter]. [TagSpace] asks the primary — the
-// provider itself, or else the first member of each [Chain] down the tree —
+// provider itself, or else the first provider each [Wrapper] down the tree wraps —
 // so that it can keep the last calls of a run for the primary's next quota
 // window instead of sending them to a fallback.
 type AvailabilityReporter interface {
@@ -42,21 +42,8 @@ func (l *Limiter) Availability() Availability {
 	return a
 }
 
-// noteAvailabilityLocked remembers what an admission or a reply said about
-// when the provider can next start a call. Callers hold l.mu.
-func (l *Limiter) noteAvailabilityLocked(pause time.Duration, rl *Quota) {
-	if pause > 0 {
-		if at := time.Now().Add(pause); at.After(l.openAt) {
-			l.openAt = at
-		}
-	}
-	if rl != nil && rl.Limit > 0 && rl.Window > 0 {
-		l.learned = *rl
-	}
-}
-
 // primaryAvailability returns the AvailabilityReporter that serves p's calls
-// first: p itself, or the first member of each Chain down from p; nil when
+// first: p itself, or the first provider each Wrapper down from p wraps; nil when
 // there is none.
 func primaryAvailability(p Provider) AvailabilityReporter {
 	for q := range firstMembers(p) {

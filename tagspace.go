@@ -64,7 +64,7 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // actually bounds the calls, and batches waiting for a slot cost nothing.
 //
 // A run keeps its tail for the primary. When the primary (the provider, or
-// the first member of each [Chain] under it) is an [AvailabilityReporter]
+// the first provider each [Wrapper] under it wraps) is an [AvailabilityReporter]
 // such as a [Limiter] that knows its quota, and the primary's window is
 // spent, the run stops sending batches once the rest of it fits in the
 // primary's next window, and sends them when that window opens — but only
