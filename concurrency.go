@@ -242,8 +242,12 @@ func (c *callBudget) budget(now time.Time) (time.Duration, bool) {
 	return left, bounded
 }
 
-// wait runs f and counts the time it took against the budget.
+// wait runs f and counts the time it took against maxWait; a deadline
+// needs no count.
 func (c *callBudget) wait(f func() error) error {
+	if c.maxWait == 0 {
+		return f()
+	}
 	begin := time.Now()
 	err := f()
 	c.waited += time.Since(begin)

@@ -13,9 +13,17 @@ const (
 
 // admit asks the state whether an attempt may start now. It fails only
 // when ctx is done or the state panicked.
-func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
-	var wait time.Duration
-	err := l.withState(ctx, func(ctx context.Context, s State) (err error) {
+func (l *Limiter) admit(ctx context.Context) (wait time.Duration, err error) {
+	if l.shared == nil {
+		// The common case, without a closure.
+		defer func() {
+			if v := recover(); v != nil {
+				err = l.panicked("state", v)
+			}
+		}()
+		return l.local.Admit(ctx, l.cfg.rate)
+	}
+	err = l.withState(ctx, func(ctx context.Context, s State) (err error) {
 		wait, err = s.Admit(ctx, l.cfg.rate)
 		return err
 	})
@@ -24,8 +32,18 @@ func (l *Limiter) admit(ctx context.Context) (time.Duration, error) {
 
 // record applies an outcome to the state; the caller's cancellation does not
 // stop it, since the outcome happened.
-func (l *Limiter) record(ctx context.Context, o Outcome) Cooldowns {
-	var fired Cooldowns
+func (l *Limiter) record(ctx context.Context, o Outcome) (fired Cooldowns) {
+	if l.shared == nil {
+		// The private state ignores ctx: no need for WithoutCancel's
+		// allocation.
+		defer func() {
+			if v := recover(); v != nil {
+				l.panicked("state", v)
+			}
+		}()
+		fired, _ = l.local.Record(ctx, o)
+		return fired
+	}
 	l.withState(context.WithoutCancel(ctx), func(ctx context.Context, s State) (err error) {
 		fired, err = s.Record(ctx, o)
 		return err
