@@ -85,6 +85,7 @@ type Limiter struct {
 	limit          int
 	inFlight       int
 	line           list.List // of *waiter, in arrival order
+	tickets        uint64    // callers that joined the line so far
 	latency        time.Duration
 	budget         retryBudget
 	sharedDownAt   time.Time // when the shared state last failed; zero when healthy

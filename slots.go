@@ -19,8 +19,10 @@ import (
 // A caller is refused (a *WaitError) as soon as its wait is known to be
 // longer than its budget: on joining, from the known opening of the gate and
 // an estimate of the wait for a slot (the callers ahead, the slot limit and
-// the provider's recent latency), and later whenever the gate moves past the
-// end of its budget.
+// the provider's recent latency); whenever the gate moves past the end of
+// its budget; and at checks it makes itself, each halfway through what is
+// left of its budget, so that a caller that joined before the latency was
+// known, or while it grew, leaves while a fallback still has time.
 //
 // Rejected: each waiter sleeping until the gate's opening and trying again,
 // as before. Every closure then woke every waiter to find the gate closed
@@ -32,6 +34,7 @@ type waiter struct {
 	// free, or it was refused. One nudge pending is enough.
 	wake     chan struct{}
 	elem     *list.Element
+	ticket   uint64 // its place in arrival order
 	joined   time.Time
 	deadline time.Time // the end of its wait budget; zero when unbounded
 	refusal  error     // why it was taken out of line, set under l.mu
@@ -100,7 +103,8 @@ func (l *Limiter) join(c *callBudget, now time.Time) (*waiter, error) {
 			return nil, &WaitError{Provider: l.p.Name(), Reason: reason, Wait: wait, Budget: budget, Cause: c.last}
 		}
 	}
-	w := &waiter{wake: make(chan struct{}, 1), joined: now, cause: c.last, budget: budget}
+	l.tickets++
+	w := &waiter{wake: make(chan struct{}, 1), ticket: l.tickets, joined: now, cause: c.last, budget: budget}
 	if bounded {
 		w.deadline = now.Add(budget)
 	}
@@ -112,19 +116,53 @@ func (l *Limiter) join(c *callBudget, now time.Time) (*waiter, error) {
 }
 
 // expectedWaitLocked estimates how long a caller joining now waits before
-// it starts, and for what: the gate's known opening, or a slot, expected
-// after as many attempts as are ahead of it, beyond the free slots, have
-// ended, at the slot limit and the recent latency.
+// it starts, and for what.
 func (l *Limiter) expectedWaitLocked(now time.Time) (time.Duration, string) {
+	return l.expectedLocked(now, l.line.Len())
+}
+
+// expectedLocked estimates how long a caller with ahead callers in front
+// of it waits before it starts, and for what: the gate's known opening, or
+// a slot. The slots free up in waves of the slot limit, one latency apart;
+// the attempts in flight are half done on average.
+func (l *Limiter) expectedLocked(now time.Time, ahead int) (time.Duration, string) {
 	gate := max(l.openAt.Sub(now), 0)
 	var slot time.Duration
-	if need := l.line.Len() + 1 - (l.limit - l.inFlight); need > 0 && l.latency > 0 {
-		slot = time.Duration(need) * l.latency / time.Duration(l.limit)
+	if need := ahead + 1 - (l.limit - l.inFlight); need > 0 && l.latency > 0 {
+		waves := float64((need-1)/l.limit) + 0.5
+		slot = time.Duration(waves * float64(l.latency))
 	}
 	if slot > gate {
 		return slot, "slot"
 	}
 	return gate, "gate"
+}
+
+// minCheck is the shortest interval between a waiter's own checks.
+const minCheck = 10 * time.Millisecond
+
+// nextCheck is when a waiter with the given deadline next checks whether
+// it can still start in time: halfway through what is left, but no closer
+// than minCheck to now or after the deadline.
+func nextCheck(now, deadline time.Time) time.Duration {
+	left := deadline.Sub(now)
+	if left <= 2*minCheck {
+		return max(left, 0)
+	}
+	return left / 2
+}
+
+// lateLocked reports whether w, still in line, can no longer expect to
+// start before its deadline. Its place is estimated from the tickets of
+// those ahead: callers who left are not subtracted, which errs toward
+// leaving early, while a fallback still has time.
+func (l *Limiter) lateLocked(w *waiter, now time.Time) bool {
+	front := l.line.Front()
+	if w.elem == nil || front == nil {
+		return false
+	}
+	wait, _ := l.expectedLocked(now, int(w.ticket-front.Value.(*waiter).ticket))
+	return now.Add(wait).After(w.deadline)
 }
 
 // step is what the head of the line does next.
@@ -141,11 +179,12 @@ const (
 // free, and its start is counted; or until its budget ends, ctx is done, or
 // it is refused.
 func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
-	var deadline <-chan time.Time
+	var check *time.Timer // the waiter's own checks of its budget
+	var checkC <-chan time.Time
 	if !w.deadline.IsZero() {
-		t := time.NewTimer(time.Until(w.deadline))
-		defer t.Stop()
-		deadline = t.C
+		check = time.NewTimer(nextCheck(time.Now(), w.deadline))
+		defer check.Stop()
+		checkC = check.C
 	}
 	var gate *time.Timer // armed while w, as head, sleeps for the gate
 	defer func() {
@@ -162,11 +201,11 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 			pause, err := l.admit(c.ctx)
 			if err != nil {
 				l.releaseSlot()
-				l.leave(w, nil)
+				l.leave(w)
 				return l.admitFailed(c, err)
 			}
 			if pause <= 0 {
-				l.leave(w, nil)
+				l.leave(w)
 				return nil
 			}
 			l.releaseSlot()
@@ -185,10 +224,13 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 		case <-w.wake:
 		case <-gateC:
 			gate = nil
-		case <-deadline:
-			return l.leave(w, l.budgetSpent)
+		case <-checkC:
+			if err := l.checkBudget(w, time.Now()); err != nil {
+				return err
+			}
+			check.Reset(nextCheck(time.Now(), w.deadline))
 		case <-c.ctx.Done():
-			l.leave(w, nil)
+			l.leave(w)
 			l.countCanceled()
 			return c.ctx.Err()
 		}
@@ -220,26 +262,38 @@ func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time) {
 	return stepStart, opens
 }
 
-// leave takes w out of line if it is still there. With refusal, the caller
-// is refused by it; the refusal's error is returned.
-func (l *Limiter) leave(w *waiter, refusal func(*waiter, time.Time) error) error {
+// leave takes w out of line if it is still there.
+func (l *Limiter) leave(w *waiter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removeLocked(w)
+}
+
+// checkBudget refuses w when its budget has ended or it can no longer
+// expect to start within it.
+func (l *Limiter) checkBudget(w *waiter, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if w.refusal != nil {
 		return w.refusal
 	}
-	if refusal != nil {
-		l.refuseLocked(w, refusal(w, time.Now()))
+	if !now.Before(w.deadline) || l.lateLocked(w, now) {
+		l.refuseLocked(w, l.budgetSpent(w, now))
 		return w.refusal
 	}
-	l.removeLocked(w)
 	return nil
 }
 
-// budgetSpent is the refusal of a caller whose budget ended in line.
+// budgetSpent is the refusal of a caller whose budget ended in line, or
+// that can't expect to start within it: its wait is what it waited so far
+// and what it can still expect.
 func (l *Limiter) budgetSpent(w *waiter, now time.Time) error {
-	_, reason := l.expectedWaitLocked(now)
-	return &WaitError{Provider: l.p.Name(), Reason: reason, Wait: now.Sub(w.joined), Budget: w.budget, Cause: w.cause}
+	ahead := 0
+	if front := l.line.Front(); front != nil && w.elem != nil {
+		ahead = int(w.ticket - front.Value.(*waiter).ticket)
+	}
+	more, reason := l.expectedLocked(now, ahead)
+	return &WaitError{Provider: l.p.Name(), Reason: reason, Wait: now.Sub(w.joined) + more, Budget: w.budget, Cause: w.cause}
 }
 
 // refuseLocked takes w out of line with err.
