@@ -156,12 +156,23 @@ func (l *Limiter) setLimitLocked(n int) {
 
 // observeLatencyLocked folds an attempt's duration into the latency the
 // line's wait estimates use: a moving average over about eight attempts.
+// The first one also tells every caller that joined the line before any
+// latency was known whether it can still start in time; the later ones
+// are left to each caller's own checks.
 func (l *Limiter) observeLatencyLocked(took time.Duration) {
-	if l.latency == 0 {
-		l.latency = took
+	if l.latency > 0 {
+		l.latency += (took - l.latency) / 8
 		return
 	}
-	l.latency += (took - l.latency) / 8
+	l.latency = max(took, time.Nanosecond)
+	now := time.Now()
+	for e := l.line.Front(); e != nil; {
+		w := e.Value.(*waiter)
+		e = e.Next()
+		if !w.deadline.IsZero() && l.lateLocked(w, now) {
+			l.refuseLocked(w, l.budgetSpent(w, now))
+		}
+	}
 }
 
 // cooldowns counts the cooldowns the state fired for o, tells the line how

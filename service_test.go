@@ -54,9 +54,9 @@ func TestDeadlineIsTheWaitBudget(t *testing.T) {
 // TestSlotQueueHonoursTheBudget: 30 callers with a 100 ms budget meet a
 // primary of 3 slots whose calls take 40 ms, a latency the Limiter doesn't
 // know yet when they arrive. Those that can get a slot within 100 ms are
-// served by it; the rest see at their first check, halfway through their
-// budget, that they can't, and the fallback serves them then, with half
-// their time left. Nobody waits past the budget, nobody fails.
+// served by it; the rest are told so by the first replies, which give the
+// latency, and the fallback serves them then, with most of their time
+// left. Nobody waits past the budget, nobody fails.
 func TestSlotQueueHonoursTheBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		primary := newTestLimiter(t, &stubProvider{name: "gemini", latency: 40 * time.Millisecond},
@@ -86,15 +86,16 @@ func TestSlotQueueHonoursTheBudget(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		// Starts at 0, 40 and 80 ms on the primary. At 50 ms the latency
-		// is known: the three first in line expect to start at 80 ms and
-		// stay; everyone behind them would start at 120 ms and leaves.
+		// Starts at 0, 40 and 80 ms on the primary. At 40 ms the first
+		// replies give the latency: the three next in line start then, the
+		// three after them expect to at 80 ms and stay, and everyone
+		// behind them, who would start at 120 ms, leaves.
 		if by["gemini"] != 9 || by["openai"] != 21 {
 			t.Fatalf("served by %v, want 9 by gemini and 21 by openai", by)
 		}
 		for _, d := range servedAt["openai"] {
-			if d != 50*time.Millisecond {
-				t.Fatalf("fallback served at %v, want at 50ms, the first check", d)
+			if d != 40*time.Millisecond {
+				t.Fatalf("fallback served at %v, want at 40ms, with the first replies", d)
 			}
 		}
 		if st := primary.Stats(); st.Rejected != 21 || st.Calls != 9 {
