@@ -7,10 +7,9 @@ package llmlimit
 //
 // With 10 tokens, a healthy provider never feels it; when a provider fails
 // every request, at most 5 retries are spent before retries stop, so the
-// requests sent approach the operations attempted (the bound is
-// 1.2×) instead of 1 + MaxRetries times them; and after recovery about 60
-// successes restore retries. The constants are gRPC's defaults, which were
-// chosen for the same job.
+// requests sent approach the operations attempted instead of 1 + MaxRetries
+// times them; and after recovery about 60 successes restore retries. The
+// constants are gRPC's defaults, which were chosen for the same job.
 //
 // Rate limits are not charged here: they have their own controls (the
 // gate, server hints, pacing, halving the slot limit), and a 429 says the

@@ -47,7 +47,7 @@ type Outcome struct {
 	Rules CooldownRules
 }
 
-// CooldownRules are the seed's cooldown settings: a pause of SuccessCooldown
+// CooldownRules are a Limiter's cooldown settings: a pause of SuccessCooldown
 // after every SuccessesPerCooldown successes, and of RateLimitCooldown after
 // RateLimitsPerCooldown consecutive 429s. A zero count or pause disables a
 // rule.
@@ -97,7 +97,7 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 			m.quota.learn(time.Now(), o.RateLimit)
 		}
 		m.rateLimits = 0
-		// The success cooldown is the seed's guess at a quota nobody told it
+		// The success cooldown is a blind guess at a quota nobody told it
 		// about; once pacing knows the quota it only costs time (measured in
 		// internal/sim), so it stands down.
 		if r.SuccessesPerCooldown > 0 && r.SuccessCooldown > 0 && !m.quota.known() {
