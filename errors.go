@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -83,8 +84,9 @@ type ProviderError struct {
 	Err error
 }
 
-// Error describes the failure without any secret: status, kind, hint, quota
-// and the underlying message.
+// Error describes the failure without any secret: status, kind, hint,
+// quota, the exceeded quotas in brief ("exceeded 250000 input_tokens/min
+// and 20 requests/day") and the underlying message.
 func (e *ProviderError) Error() string {
 	var b strings.Builder
 	b.WriteString("llmlimit: ")
@@ -100,12 +102,40 @@ func (e *ProviderError) Error() string {
 	if e.QuotaID != "" {
 		fmt.Fprintf(&b, ", quota %s", e.QuotaID)
 	}
+	sep := ", exceeded "
+	for _, q := range e.Quotas {
+		if q.Exceeded {
+			b.WriteString(sep)
+			b.WriteString(quotaBrief(q))
+			sep = " and "
+		}
+	}
 	b.WriteString(")")
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
 	return b.String()
+}
+
+// quotaBrief names a quota in a few words: limit, unit and window.
+func quotaBrief(q Quota) string {
+	s := q.Unit.String()
+	if q.Limit > 0 {
+		s = strconv.Itoa(q.Limit) + " " + s
+	}
+	switch q.Window {
+	case 0:
+	case time.Minute:
+		s += "/min"
+	case time.Hour:
+		s += "/hour"
+	case 24 * time.Hour:
+		s += "/day"
+	default:
+		s += "/" + q.Window.String()
+	}
+	return s
 }
 
 // Unwrap returns the underlying error.
