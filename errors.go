@@ -72,13 +72,18 @@ type ProviderError struct {
 	StatusCode int
 	// Kind classifies the failure.
 	Kind Kind
-	// RetryAfter is the server's retry hint, or 0 when it gave none.
+	// RetryAfter is the longest retry hint the reply gave (headers, the
+	// body's retry details, the message's "retry in" text), or 0 when it
+	// gave none. It is not bounded by what the reply says of the quota (a
+	// per-day 429 often hints 30 s): a [Limiter] bounds it. It is only
+	// clamped to a week, so that adding it to a time never overflows.
 	RetryAfter time.Duration
 	// QuotaID names the quota that was exceeded, when the server said so
 	// (e.g. Gemini's "GenerateRequestsPerMinutePerProjectPerModel-FreeTier").
 	QuotaID string
 	// Quotas is what the reply said about the server's quotas, the
-	// exceeded ones marked, or nil.
+	// exceeded ones marked, or nil: see [ParseGeminiError] and
+	// [ParseOpenAIError] for how each format is read.
 	Quotas []Quota
 	// Err is the underlying error.
 	Err error
