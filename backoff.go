@@ -3,6 +3,7 @@ package llmlimit
 import (
 	"errors"
 	"math"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -53,26 +54,29 @@ func backoffDelay(k int, base, max time.Duration, j Jitter, r float64, hint time
 	return d
 }
 
-// maxHint bounds server hints, so that a hostile or broken reply can't park
-// callers for years.
-const maxHint = 24 * time.Hour
+// maxHint is the longest server hint this package returns. It only keeps
+// the arithmetic safe: a Retry-After in 2099, a retry-after-ms of 1e30 or a
+// retryDelay of "99999999s" all become a week, which time.Duration and
+// time.Time additions hold without overflow. It is not a sanity bound: a
+// hint says nothing about how long a quota can really stay shut, and the
+// [Limiter] bounds hints by what it knows of the quota.
+const maxHint = 7 * 24 * time.Hour
 
 var errBadDuration = errors.New("llmlimit: bad duration")
 
 // parseRetryDelay parses Gemini's google.rpc.RetryInfo.retryDelay, the JSON
 // form of google.protobuf.Duration: decimal seconds with an "s" suffix, such
-// as "26s", "1.5s" or "0.000001s".
+// as "26s", "1.5s" or "45.837906927s", read exactly.
 func parseRetryDelay(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	num, ok := strings.CutSuffix(s, "s")
-	if !ok || num == "" || strings.ContainsAny(num, "eE+-_ \t") {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "s")
+	if !ok {
 		return 0, errBadDuration
 	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+	d, ok := clampHint(num, time.Second, false)
+	if !ok {
 		return 0, errBadDuration
 	}
-	return clampHint(f), nil
+	return d, nil
 }
 
 // parseRetryAfter parses an HTTP Retry-After value: delay-seconds or an
@@ -82,37 +86,57 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-			return 0, false
-		}
-		return clampHint(f), true
+	if d, ok := clampHint(v, time.Second, true); ok {
+		return d, true
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
 		return 0, false
 	}
-	d := t.Sub(now)
-	if d < 0 {
-		d = 0
-	}
-	return min(d, maxHint), true
+	// Sub saturates instead of overflowing, for dates centuries away.
+	return min(max(t.Sub(now), 0), maxHint), true
 }
 
 // parseRetryAfterMS parses OpenAI's retry-after-ms header: milliseconds,
 // possibly fractional.
 func parseRetryAfterMS(v string) (time.Duration, bool) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-		return 0, false
-	}
-	return clampHint(f / 1000), true
+	return clampHint(strings.TrimSpace(v), time.Millisecond, true)
 }
 
-// clampHint turns seconds into a Duration no longer than maxHint.
-func clampHint(seconds float64) time.Duration {
-	if seconds >= maxHint.Seconds() {
-		return maxHint
+// clampHint turns num units into a Duration in [0, maxHint]. Plain
+// decimals ("58.217843437") are read exactly, since a float64 would turn
+// 36.429760048 s into 36.429760047 s; with exponent, numbers such as "1e30"
+// are read too, through a float64. Anything else (signs, hex, Inf, NaN,
+// spaces) is not a hint.
+func clampHint(num string, unit time.Duration, exponent bool) (time.Duration, bool) {
+	intPart, frac, dotted := strings.Cut(num, ".")
+	if intPart == "" || !allDigits(intPart) || dotted && (frac == "" || !allDigits(frac)) {
+		if !exponent || num == "" || strings.Trim(num, "0123456789.eE+") != "" || strings.ContainsAny(num[:1], ".eE+") {
+			return 0, false
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil && f == 0 || math.IsNaN(f) || f < 0 {
+			return 0, false // ParseFloat saturates huge values to +Inf with an error: those are kept
+		}
+		if f*float64(unit) >= float64(maxHint) {
+			return maxHint, true
+		}
+		return time.Duration(f * float64(unit)), true
 	}
-	return time.Duration(seconds * float64(time.Second))
+	// 20 integer digits of any unit exceed a week; the fraction needs no
+	// more than 18 digits for nanoseconds of an hour.
+	if len(strings.TrimLeft(intPart, "0")) > 19 {
+		return maxHint, true
+	}
+	r, ok := new(big.Rat).SetString(intPart + "." + frac[:min(len(frac), 18)] + "0")
+	if !ok {
+		return 0, false
+	}
+	r.Mul(r, new(big.Rat).SetInt64(int64(unit)))
+	if r.Cmp(new(big.Rat).SetInt64(int64(maxHint))) >= 0 {
+		return maxHint, true
+	}
+	return time.Duration(new(big.Int).Quo(r.Num(), r.Denom()).Int64()), true
 }
+
+func allDigits(s string) bool { return strings.Trim(s, "0123456789") == "" }

@@ -62,6 +62,8 @@ func TestParseRetryDelay(t *testing.T) {
 		{" 3s ", 3 * time.Second, true},
 		{"0s", 0, true},
 		{"99999999999s", maxHint, true},
+		{"99999999s", maxHint, true},
+		{"45.837906927s", 45837906927 * time.Nanosecond, true},
 		{"26", 0, false},
 		{"s", 0, false},
 		{"-1s", 0, false},
@@ -91,6 +93,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Thu, 26 Nov 2026 12:00:30 GMT", 30 * time.Second, true},
 		{"Thu, 26 Nov 2026 11:00:00 GMT", 0, true},
 		{"Fri, 26 Nov 2027 12:00:00 GMT", maxHint, true},
+		{"Thu, 01 Jan 2099 00:00:00 GMT", maxHint, true},
+		{"1e30", maxHint, true},
 		{"-3", 0, false},
 		{"soon", 0, false},
 		{"", 0, false},
@@ -101,7 +105,7 @@ func TestParseRetryAfter(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
-	for in, want := range map[string]time.Duration{"120": 120 * time.Millisecond, "1.5": 1500 * time.Microsecond, "0": 0} {
+	for in, want := range map[string]time.Duration{"120": 120 * time.Millisecond, "1.5": 1500 * time.Microsecond, "0": 0, "1e30": maxHint} {
 		if got, ok := parseRetryAfterMS(in); !ok || got != want {
 			t.Errorf("parseRetryAfterMS(%q) = %v, %v; want %v", in, got, ok, want)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -71,20 +72,26 @@ type ProviderError struct {
 	StatusCode int
 	// Kind classifies the failure.
 	Kind Kind
-	// RetryAfter is the server's retry hint, or 0 when it gave none.
+	// RetryAfter is the longest retry hint the reply gave (headers, the
+	// body's retry details, the message's "retry in" text), or 0 when it
+	// gave none. It is not bounded by what the reply says of the quota (a
+	// per-day 429 often hints 30 s): a [Limiter] bounds it. It is only
+	// clamped to a week, so that adding it to a time never overflows.
 	RetryAfter time.Duration
 	// QuotaID names the quota that was exceeded, when the server said so
 	// (e.g. Gemini's "GenerateRequestsPerMinutePerProjectPerModel-FreeTier").
 	QuotaID string
 	// Quotas is what the reply said about the server's quotas, the
-	// exceeded ones marked, or nil.
+	// exceeded ones marked, or nil: see [ParseGeminiError] and
+	// [ParseOpenAIError] for how each format is read.
 	Quotas []Quota
 	// Err is the underlying error.
 	Err error
 }
 
-// Error describes the failure without any secret: status, kind, hint, quota
-// and the underlying message.
+// Error describes the failure without any secret: status, kind, hint,
+// quota, the exceeded quotas in brief ("exceeded 250000 input_tokens/min
+// and 20 requests/day") and the underlying message.
 func (e *ProviderError) Error() string {
 	var b strings.Builder
 	b.WriteString("llmlimit: ")
@@ -100,12 +107,40 @@ func (e *ProviderError) Error() string {
 	if e.QuotaID != "" {
 		fmt.Fprintf(&b, ", quota %s", e.QuotaID)
 	}
+	sep := ", exceeded "
+	for _, q := range e.Quotas {
+		if q.Exceeded {
+			b.WriteString(sep)
+			b.WriteString(quotaBrief(q))
+			sep = " and "
+		}
+	}
 	b.WriteString(")")
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
 	return b.String()
+}
+
+// quotaBrief names a quota in a few words: limit, unit and window.
+func quotaBrief(q Quota) string {
+	s := q.Unit.String()
+	if q.Limit > 0 {
+		s = strconv.Itoa(q.Limit) + " " + s
+	}
+	switch q.Window {
+	case 0:
+	case time.Minute:
+		s += "/min"
+	case time.Hour:
+		s += "/hour"
+	case 24 * time.Hour:
+		s += "/day"
+	default:
+		s += "/" + q.Window.String()
+	}
+	return s
 }
 
 // Unwrap returns the underlying error.

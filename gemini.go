@@ -2,14 +2,11 @@ package llmlimit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/genai"
 )
@@ -24,19 +21,22 @@ const DefaultGeminiModel = "gemini-2.5-flash"
 // every call, because retrying is the [Limiter]'s job and it must count what
 // is sent.
 //
-// Failures are returned as a [*ProviderError] wrapping the SDK's
-// genai.APIError (a value, so errors.As takes a *genai.APIError target). A
-// 429 is [KindRateLimited] unless its google.rpc.QuotaFailure names a per-day
-// quota ("...PerDay..."), which is [KindQuotaExhausted] even though Gemini
-// attaches a short retry delay to it. The google.rpc.RetryInfo delay becomes
-// RetryAfter, and the quota's value becomes RateLimit.Limit. Error messages
-// never contain the client's API key.
+// Failures are returned as a [*ProviderError] wrapping a copy of the SDK's
+// genai.APIError (a value, so errors.As takes a *genai.APIError target),
+// classified as [ParseGeminiError] documents: a 429 that names a per-day
+// quota is [KindQuotaExhausted] even though Gemini attaches a short retry
+// delay to it, every QuotaFailure violation becomes a [Quota] of its own
+// unit and window, and RetryAfter is the longest of RetryInfo and the
+// message's "Please retry in". No error in the returned chain shows the
+// client's API key, nor what looks like a key in the URLs it names; the
+// APIError's message and details are redacted copies of the server's.
 //
 // A Gemini is safe for simultaneous use by multiple goroutines.
 type Gemini struct {
 	c     *genai.Client
 	model string
-	key   string // only to scrub it from error messages
+	// key and baseURL are only for keeping them out of errors.
+	key, baseURL string
 }
 
 // NewGemini returns a Gemini provider using c and model; an empty model means
@@ -48,7 +48,8 @@ func NewGemini(c *genai.Client, model string) *Gemini {
 	}
 	g := &Gemini{c: c, model: model}
 	if c != nil {
-		g.key = c.ClientConfig().APIKey
+		cfg := c.ClientConfig()
+		g.key, g.baseURL = cfg.APIKey, cfg.HTTPOptions.BaseURL
 	}
 	return g
 }
@@ -154,193 +155,56 @@ func geminiText(resp *genai.GenerateContentResponse) (string, error) {
 	return b.String(), nil
 }
 
-// classify turns a failed GenerateContent into a *ProviderError.
+// classify turns a failed GenerateContent into a *ProviderError whose
+// chain holds no secret: the client's key, or whatever looks like a key in
+// its base URL or in the URLs the chain names.
 func (g *Gemini) classify(err error) *ProviderError {
-	var apiErr genai.APIError
-	if !errors.As(err, &apiErr) {
+	var s secrets
+	s.add(g.key)
+	s.addURL(g.baseURL)
+	apiErr, ok := errorsAs[genai.APIError](err)
+	if !ok {
 		// No HTTP reply, or one the SDK could not read.
-		return &ProviderError{Provider: g.Name(), Kind: KindOf(err), Err: scrubbed(err, g.key)}
+		return &ProviderError{Provider: g.Name(), Kind: KindOf(err), Err: s.sanitize(err, nil, sanitizeGenai(&s))}
 	}
-	status := apiErr.Code
-	if status == 0 {
-		status = grpcStatusHTTP[apiErr.Status]
-	}
-	pe := &ProviderError{
-		Provider:   g.Name(),
-		StatusCode: status,
-		Kind:       KindOfStatus(status),
-		Err:        &geminiAPIError{APIError: apiErr, msg: geminiMessage(apiErr, g.key)},
-	}
-	d := readGeminiDetails(apiErr.Details)
-	pe.RetryAfter = d.retryDelay
-	pe.QuotaID = d.quotaID
-	if d.quotaID != "" || d.quotaValue > 0 {
-		pe.Quotas = []Quota{{ID: d.quotaID, Limit: d.quotaValue, Remaining: 0, Reset: d.retryDelay, Window: d.window, Exceeded: true}}
-	}
-	if status == 429 && d.perDay {
-		pe.Kind = KindQuotaExhausted
-	}
+	s.learn(err, nil)
+	r := geminiReply{status: apiErr.Code, name: apiErr.Status, message: apiErr.Message, details: apiErr.Details}
+	pe := classifyGemini(g.Name(), r, &s, time.Now())
+	pe.Err = &geminiAPIError{api: sanitizedAPIError(apiErr, &s), msg: geminiMessage(apiErr.Status, apiErr.Message, &s)}
 	return pe
 }
 
-// grpcStatusHTTP maps google.rpc.Code names to HTTP statuses, for error
-// bodies that carry a status name but no code.
-var grpcStatusHTTP = map[string]int{
-	"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
-	"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
-	"ABORTED": 409, "ALREADY_EXISTS": 409, "RESOURCE_EXHAUSTED": 429,
-	"CANCELLED": 499, "INTERNAL": 500, "UNKNOWN": 500, "DATA_LOSS": 500,
-	"NOT_IMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
-}
-
-// geminiAPIError keeps the SDK's genai.APIError for errors.As while giving
-// a short message: APIError.Error prints every detail map.
+// geminiAPIError keeps a sanitized copy of the SDK's genai.APIError for
+// errors.As while giving a short message: APIError.Error prints every
+// detail map.
 type geminiAPIError struct {
-	genai.APIError
+	api genai.APIError
 	msg string
 }
 
 func (e *geminiAPIError) Error() string { return e.msg }
-func (e *geminiAPIError) Unwrap() error { return e.APIError }
+func (e *geminiAPIError) Unwrap() error { return e.api }
 
-// geminiMessage describes e without its details and without key. The key
-// goes before the clipping, which could otherwise cut it in half.
-func geminiMessage(e genai.APIError, key string) string {
-	s := "gemini api error"
-	if e.Status != "" {
-		s += " " + redactKey(e.Status, key)
+// sanitizedAPIError returns a copy of e without secrets, details included.
+func sanitizedAPIError(e genai.APIError, s *secrets) genai.APIError {
+	c := genai.APIError{Code: e.Code, Message: s.redact(e.Message), Status: s.redact(e.Status)}
+	for _, d := range e.Details {
+		m, _ := s.redactAny(d).(map[string]any)
+		c.Details = append(c.Details, m)
 	}
-	if m := strings.TrimSpace(e.Message); m != "" {
-		s += ": " + clipMessage(redactKey(m, key))
-	}
-	return s
+	return c
 }
 
-// geminiDetails is what readGeminiDetails found in an error's details.
-type geminiDetails struct {
-	retryDelay time.Duration // google.rpc.RetryInfo.retryDelay; 0 if absent or bad
-	quotaID    string        // the violation chosen: the per-day one if any, else the first
-	quotaValue int           // its quotaValue; 0 if absent or bad
-	window     time.Duration // a minute for PerMinute ids, a day for PerDay ids, else 0
-	perDay     bool
-}
-
-const (
-	typeRetryInfo    = "type.googleapis.com/google.rpc.RetryInfo"
-	typeQuotaFailure = "type.googleapis.com/google.rpc.QuotaFailure"
-)
-
-// readGeminiDetails reads google.rpc.RetryInfo and google.rpc.QuotaFailure
-// out of genai.APIError.Details, which is decoded JSON and so may hold
-// anything: unknown shapes are ignored, never a panic.
-func readGeminiDetails(details []map[string]any) geminiDetails {
-	var d geminiDetails
-	chosen := false
-	for _, m := range details {
-		switch t, _ := m["@type"].(string); t {
-		case typeRetryInfo:
-			if s, ok := m["retryDelay"].(string); ok {
-				if delay, err := parseRetryDelay(s); err == nil {
-					d.retryDelay = delay
-				}
-			}
-		case typeQuotaFailure:
-			vs, _ := m["violations"].([]any)
-			for _, v := range vs {
-				vm, ok := v.(map[string]any)
-				if !ok {
-					continue
-				}
-				id, _ := vm["quotaId"].(string)
-				perDay := strings.Contains(id, "PerDay")
-				if chosen && (d.perDay || !perDay) {
-					continue
-				}
-				chosen = true
-				d.quotaID, d.perDay = id, perDay
-				d.quotaValue = quotaValue(vm["quotaValue"])
-				switch {
-				case perDay:
-					d.window = 24 * time.Hour
-				case strings.Contains(id, "PerMinute"):
-					d.window = time.Minute
-				default:
-					d.window = 0
-				}
-			}
+// sanitizeGenai rebuilds genai's error types for secrets.sanitize.
+func sanitizeGenai(s *secrets) func(error) (error, bool) {
+	return func(err error) (error, bool) {
+		switch e := err.(type) {
+		case genai.APIError:
+			return sanitizedAPIError(e, s), true
+		case *genai.APIError:
+			c := sanitizedAPIError(*e, s)
+			return &c, true
 		}
+		return nil, false
 	}
-	return d
-}
-
-// quotaValue reads an int64 quota value, which proto3 JSON writes as a
-// string but a lenient server might write as a number.
-func quotaValue(v any) int {
-	var f float64
-	switch x := v.(type) {
-	case string:
-		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
-		if err != nil || n < 0 || n > math.MaxInt32 {
-			return 0
-		}
-		return int(n)
-	case float64:
-		f = x
-	case json.Number:
-		var err error
-		if f, err = x.Float64(); err != nil {
-			return 0
-		}
-	default:
-		return 0
-	}
-	if f < 0 || f > math.MaxInt32 || f != math.Trunc(f) {
-		return 0
-	}
-	return int(f)
-}
-
-// Helpers shared by both providers.
-
-// maxMessage bounds the server text kept in an error message: a proxy's
-// HTML error page has no place in a log line.
-const maxMessage = 512
-
-// clipMessage shortens s to about maxMessage bytes on a rune boundary.
-func clipMessage(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	cut := maxMessage
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// minKeyLen keeps redaction from mangling messages when a test passes a
-// one-letter key; real keys are dozens of characters.
-const minKeyLen = 4
-
-// redactKey replaces every occurrence of key in s.
-func redactKey(s, key string) string {
-	if len(key) < minKeyLen {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
-}
-
-// scrubbedError is an SDK or transport error whose message had the API key
-// removed; Unwrap keeps the original for errors.Is and errors.As.
-type scrubbedError struct {
-	err error
-	msg string
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
-
-// scrubbed wraps err so that its message never shows key.
-func scrubbed(err error, key string) error {
-	return &scrubbedError{err: err, msg: clipMessage(redactKey(err.Error(), key))}
 }

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/genai"
@@ -190,22 +191,22 @@ func TestGeminiErrors(t *testing.T) {
 		status    int
 		retry     time.Duration
 		quotaID   string
-		rateLimit *RateLimit
+		rateLimit *Quota
 		is        error
 		noCode    bool // the error body has no "code"
 	}{
 		{
 			name: "429 per minute", reply: wireReply{status: 429, body: gemini429Minute},
-			kind: KindRateLimited, status: 429, retry: 26 * time.Second,
+			kind: KindRateLimited, status: 429, retry: 26547889357 * time.Nanosecond, // the message's, longer than retryDelay's 26s
 			quotaID:   "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-			rateLimit: &RateLimit{Limit: 15, Remaining: 0, Reset: 26 * time.Second, Window: time.Minute},
+			rateLimit: &Quota{Limit: 15, Remaining: 0, Reset: 26547889357 * time.Nanosecond, Window: time.Minute},
 			is:        ErrRateLimited,
 		},
 		{
 			name: "429 per day is exhausted despite its short delay", reply: wireReply{status: 429, body: gemini429Day},
 			kind: KindQuotaExhausted, status: 429, retry: 7 * time.Second,
 			quotaID:   "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
-			rateLimit: &RateLimit{Limit: 250, Remaining: 0, Reset: 7 * time.Second, Window: 24 * time.Hour},
+			rateLimit: &Quota{Limit: 250, Remaining: 0, Reset: untilPacificMidnight, Window: 24 * time.Hour},
 			is:        ErrQuotaExhausted,
 		},
 		{name: "429 without details", reply: wireReply{status: 429, body: gemini429Bare}, kind: KindRateLimited, status: 429, is: ErrRateLimited},
@@ -219,41 +220,43 @@ func TestGeminiErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &fakeWire{replies: []wireReply{tt.reply}}
-			// A client-level retry policy must not make the SDK retry.
-			g := newTestGemini(t, w, "", func(c *genai.ClientConfig) {
-				c.HTTPOptions.RetryOptions = &genai.HTTPRetryOptions{Attempts: genai.Ptr[int32](5), InitialDelay: genai.Ptr(0.001)}
-			})
-			_, err := g.Generate(context.Background(), &Request{Prompt: "p"})
-			if w.count() != 1 {
-				t.Errorf("requests = %d, want 1", w.count())
-			}
-			var pe *ProviderError
-			if !errors.As(err, &pe) {
-				t.Fatalf("err = %T %v, want *ProviderError", err, err)
-			}
-			if pe.Provider != "gemini" || pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry || pe.QuotaID != tt.quotaID {
-				t.Errorf("got %+v\nwant kind %v status %d retry %v quota %q", pe, tt.kind, tt.status, tt.retry, tt.quotaID)
-			}
-			if rl := requestQuota(pe.Quotas); !sameLimits(rl, tt.rateLimit) {
-				t.Errorf("RateLimit = %+v, want %+v", rl, tt.rateLimit)
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("errors.Is(err, %v) = false", tt.is)
-			}
-			if tt.status != 0 {
-				var apiErr genai.APIError
-				if !errors.As(err, &apiErr) || (!tt.noCode && apiErr.Code != tt.status) {
-					t.Errorf("errors.As(err, genai.APIError) = %v, code %d", errors.As(err, &apiErr), apiErr.Code)
+			synctest.Test(t, func(t *testing.T) {
+				w := &fakeWire{replies: []wireReply{tt.reply}}
+				// A client-level retry policy must not make the SDK retry.
+				g := newTestGemini(t, w, "", func(c *genai.ClientConfig) {
+					c.HTTPOptions.RetryOptions = &genai.HTTPRetryOptions{Attempts: genai.Ptr[int32](5), InitialDelay: genai.Ptr(0.001)}
+				})
+				_, err := g.Generate(context.Background(), &Request{Prompt: "p"})
+				if w.count() != 1 {
+					t.Errorf("requests = %d, want 1", w.count())
 				}
-			}
-			msg := err.Error()
-			if strings.Contains(msg, testKey) {
-				t.Errorf("key leaked: %s", msg)
-			}
-			if !strings.HasPrefix(msg, "llmlimit: gemini") {
-				t.Errorf("message %q lacks the prefix", msg)
-			}
+				var pe *ProviderError
+				if !errors.As(err, &pe) {
+					t.Fatalf("err = %T %v, want *ProviderError", err, err)
+				}
+				if pe.Provider != "gemini" || pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry || pe.QuotaID != tt.quotaID {
+					t.Errorf("got %+v\nwant kind %v status %d retry %v quota %q", pe, tt.kind, tt.status, tt.retry, tt.quotaID)
+				}
+				if rl := requestQuota(pe.Quotas); !sameLimits(rl, tt.rateLimit) {
+					t.Errorf("RateLimit = %+v, want %+v", rl, tt.rateLimit)
+				}
+				if tt.is != nil && !errors.Is(err, tt.is) {
+					t.Errorf("errors.Is(err, %v) = false", tt.is)
+				}
+				if tt.status != 0 {
+					var apiErr genai.APIError
+					if !errors.As(err, &apiErr) || (!tt.noCode && apiErr.Code != tt.status) {
+						t.Errorf("errors.As(err, genai.APIError) = %v, code %d", errors.As(err, &apiErr), apiErr.Code)
+					}
+				}
+				msg := err.Error()
+				if strings.Contains(msg, testKey) {
+					t.Errorf("key leaked: %s", msg)
+				}
+				if !strings.HasPrefix(msg, "llmlimit: gemini") {
+					t.Errorf("message %q lacks the prefix", msg)
+				}
+			})
 		})
 	}
 }
@@ -292,42 +295,5 @@ func TestGeminiNil(t *testing.T) {
 	}
 	if g.Name() != "gemini" || g.model != DefaultGeminiModel {
 		t.Errorf("Name %q model %q", g.Name(), g.model)
-	}
-}
-
-// The recorded real-shaped bodies classify as DESIGN.md says.
-func TestGeminiRecordedWire(t *testing.T) {
-	tests := []struct {
-		file    string
-		status  int
-		kind    Kind
-		retry   time.Duration
-		quotaID string
-		limit   int
-	}{
-		{"gemini_429_per_minute", 429, KindRateLimited, 27 * time.Second, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", 15},
-		{"gemini_429_per_day", 429, KindQuotaExhausted, 42 * time.Second, "GenerateRequestsPerDayPerProjectPerModel-FreeTier", 250},
-		{"gemini_500", 500, KindTransient, 0, "", 0},
-		{"gemini_503", 503, KindTransient, 0, "", 0},
-		{"gemini_400_api_key_invalid", 400, KindPermanent, 0, "", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			_, err := newTestGemini(t, &fakeWire{replies: []wireReply{readWire(t, tt.file, tt.status)}}, "").Generate(context.Background(), &Request{Prompt: "p"})
-			var pe *ProviderError
-			if !errors.As(err, &pe) {
-				t.Fatalf("err = %v", err)
-			}
-			if pe.Kind != tt.kind || pe.StatusCode != tt.status || pe.RetryAfter != tt.retry || pe.QuotaID != tt.quotaID {
-				t.Errorf("got %+v", pe)
-			}
-			if rl := requestQuota(pe.Quotas); tt.limit > 0 && (rl == nil || rl.Limit != tt.limit) {
-				t.Errorf("RateLimit = %+v, want limit %d", rl, tt.limit)
-			}
-		})
-	}
-	resp, err := newTestGemini(t, &fakeWire{replies: []wireReply{readWire(t, "gemini_success", 200)}}, "").Generate(context.Background(), &Request{Prompt: "p"})
-	if err != nil || !json.Valid([]byte(resp.Text)) || resp.Usage.InputTokens == 0 {
-		t.Errorf("success: %+v, %v", resp, err)
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,14 +24,16 @@ const DefaultOpenAIModel = "gpt-4o-mini"
 // the SDK otherwise retries 429s and 5xx twice without telling anyone, and
 // retrying is the [Limiter]'s job.
 //
-// Failures are returned as a [*ProviderError] wrapping the SDK's
-// *openai.Error. A 429 is [KindRateLimited] unless its code is
-// insufficient_quota (billing, not rate), which is [KindQuotaExhausted].
-// RetryAfter comes from retry-after-ms, else retry-after; the
-// x-ratelimit-*-requests headers become RateLimit, on errors and on
-// successful replies alike. The SDK's own error message is only a status
-// line, so the message here adds the code, type and server message, with the
-// API key scrubbed out.
+// Failures are returned as a [*ProviderError] wrapping a sanitized copy of
+// the SDK's *openai.Error, classified as [ParseOpenAIError] documents:
+// insufficient_quota and per-day quotas are [KindQuotaExhausted], "Request
+// too large" is [KindTooLarge], RetryAfter is the longest of retry-after-ms,
+// retry-after and the message's "Please try again in". The x-ratelimit-*
+// headers become Quotas ([ParseOpenAIQuotas]) on errors and successful
+// replies alike. The SDK's own error message is only a status line, so the
+// message here adds the code, type and server message. No error in the
+// returned chain shows the request's key, nor what looks like a key in the
+// URLs it names (a proxy's base URL, a redirect's target), in any fmt verb.
 //
 // An OpenAI is safe for simultaneous use by multiple goroutines.
 type OpenAI struct {
@@ -70,17 +72,18 @@ func (o *OpenAI) Generate(ctx context.Context, req *Request) (*Response, error) 
 		model = o.model
 	}
 	var httpResp *http.Response
+	var req0 sent
 	cc, err := o.c.Chat.Completions.New(ctx, openaiParams(req, model),
-		option.WithMaxRetries(0), option.WithResponseInto(&httpResp))
+		option.WithMaxRetries(0), option.WithResponseInto(&httpResp), option.WithMiddleware(req0.capture))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		return nil, o.classify(err, httpResp)
+		return nil, o.classify(err, httpResp, req0)
 	}
 	var qs []Quota
 	if httpResp != nil {
-		_, qs = parseOpenAIHeaders(httpResp.Header, time.Now())
+		qs = ParseOpenAIQuotas(httpResp.Header)
 	}
 	text, err := openaiText(cc)
 	if err != nil {
@@ -181,40 +184,48 @@ func openaiText(cc *openai.ChatCompletion) (string, error) {
 	return c.Message.Content, nil
 }
 
-// classify turns a failed chat completion into a *ProviderError. httpResp is
-// the reply the SDK captured, if any: it carries the status and headers
-// even when the body was not an OpenAI error object (a proxy's 502 page).
-func (o *OpenAI) classify(err error, httpResp *http.Response) *ProviderError {
-	var apiErr *openai.Error
-	if !errors.As(err, &apiErr) {
+// sent is what a call's request carried, captured by a middleware before
+// the SDK sends it: the key and URL an error must not show, even when no
+// reply came back to name them.
+type sent struct{ key, url string }
+
+func (x *sent) capture(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	x.key, x.url = keyOf(r), r.URL.String()
+	return next(r)
+}
+
+// classify turns a failed chat completion into a *ProviderError whose
+// chain holds no secret. httpResp is the reply the SDK captured, if any: it
+// carries the status and headers even when the body was not an OpenAI
+// error object (a proxy's 502 page).
+func (o *OpenAI) classify(err error, httpResp *http.Response, req sent) *ProviderError {
+	var s secrets
+	s.add(req.key)
+	s.addURL(req.url)
+	if httpResp != nil && httpResp.Request != nil {
+		s.addURL(httpResp.Request.URL.String())
+	}
+	learn := learnOpenAI(&s)
+	s.learn(err, learn)
+	apiErr, ok := errorsAs[*openai.Error](err)
+	if !ok {
 		if httpResp == nil || httpResp.StatusCode < 400 {
-			return &ProviderError{Provider: o.Name(), Kind: KindOf(err), Err: scrubbed(err, "")}
+			return &ProviderError{Provider: o.Name(), Kind: KindOf(err), Err: s.sanitize(err, learn, sanitizeOpenAI(&s))}
 		}
-		pe := &ProviderError{Provider: o.Name(), StatusCode: httpResp.StatusCode,
-			Kind: KindOfStatus(httpResp.StatusCode), Err: scrubbed(err, keyOf(httpResp.Request))}
-		pe.RetryAfter, pe.Quotas = parseOpenAIHeaders(httpResp.Header, time.Now())
+		pe := classifyOpenAI(o.Name(), openaiReply{status: httpResp.StatusCode, header: httpResp.Header}, &s, time.Now())
+		pe.Err = s.sanitize(err, learn, sanitizeOpenAI(&s))
 		return pe
 	}
-	pe := &ProviderError{
-		Provider:   o.Name(),
-		StatusCode: apiErr.StatusCode,
-		Kind:       KindOfStatus(apiErr.StatusCode),
-		Err:        &openaiAPIError{err: apiErr, msg: openaiMessage(apiErr, keyOf(apiErr.Request))},
-	}
+	r := openaiReply{status: apiErr.StatusCode, code: apiErr.Code, typ: apiErr.Type, param: apiErr.Param, message: apiErr.Message, isError: true}
 	if apiErr.Response != nil {
-		pe.RetryAfter, pe.Quotas = parseOpenAIHeaders(apiErr.Response.Header, time.Now())
+		r.header = apiErr.Response.Header
 	}
-	if apiErr.Code == "insufficient_quota" || apiErr.Type == "insufficient_quota" {
-		pe.Kind = KindQuotaExhausted
-		pe.QuotaID = "insufficient_quota"
-	} else if apiErr.StatusCode == 429 && apiErr.Type != "" {
-		pe.QuotaID = apiErr.Type // "requests" or "tokens"
-	}
+	pe := classifyOpenAI(o.Name(), r, &s, time.Now())
+	pe.Err = &openaiAPIError{err: sanitizedOpenAIError(apiErr, &s), msg: openaiMessage(r, &s)}
 	return pe
 }
 
-// keyOf returns the API key a request carried, so that it can be scrubbed
-// from what the server echoed (OpenAI's 401 quotes part of a bad key).
+// keyOf returns the API key a request carried.
 func keyOf(r *http.Request) string {
 	if r == nil {
 		return ""
@@ -225,9 +236,74 @@ func keyOf(r *http.Request) string {
 	return r.Header.Get("Api-Key") // Azure OpenAI
 }
 
-// openaiAPIError keeps the SDK's *openai.Error for errors.As while saying
-// what it hides: the SDK's message is only "OpenAI API error: 429 Too Many
-// Requests", and %#v of it prints the same.
+// learnOpenAI learns the keys and URLs an *openai.Error holds: its
+// request's, and its reply's request's, which is a redirect's target.
+func learnOpenAI(s *secrets) func(error) {
+	return func(err error) {
+		e, ok := err.(*openai.Error)
+		if !ok || e == nil {
+			return
+		}
+		for _, r := range [...]*http.Request{e.Request, responseRequest(e.Response)} {
+			if r != nil {
+				s.add(keyOf(r))
+				if r.URL != nil {
+					s.addURL(r.URL.String())
+				}
+			}
+		}
+	}
+}
+
+func responseRequest(r *http.Response) *http.Request {
+	if r == nil {
+		return nil
+	}
+	return r.Request
+}
+
+// sanitizeOpenAI rebuilds openai-go's error type for secrets.sanitize.
+func sanitizeOpenAI(s *secrets) func(error) (error, bool) {
+	return func(err error) (error, bool) {
+		if e, ok := err.(*openai.Error); ok && e != nil {
+			return sanitizedOpenAIError(e, s), true
+		}
+		return nil, false
+	}
+}
+
+// sanitizedOpenAIError returns a copy of e without secrets: its fields and
+// raw JSON redacted, its request without credentials or body, its reply's
+// body redacted.
+func sanitizedOpenAIError(e *openai.Error, s *secrets) *openai.Error {
+	c := &openai.Error{}
+	if raw := e.RawJSON(); raw != "" {
+		// Keeps RawJSON and the field metadata; a raw body that no longer
+		// parses leaves them empty.
+		_ = c.UnmarshalJSON([]byte(s.redact(raw)))
+	}
+	c.Code, c.Message, c.Param, c.Type = s.redact(e.Code), s.redact(e.Message), s.redact(e.Param), s.redact(e.Type)
+	c.StatusCode = e.StatusCode
+	c.Request = s.sanitizedRequest(e.Request)
+	if r := e.Response; r != nil {
+		c.Response = &http.Response{
+			Status: s.redact(r.Status), StatusCode: r.StatusCode, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
+			Header: s.sanitizedHeader(r.Header), Request: s.sanitizedRequest(r.Request), Body: http.NoBody,
+		}
+		if r.Body != nil {
+			// The SDK read the body and put it back as a buffer.
+			if b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20)); err == nil {
+				c.Response.Body = io.NopCloser(strings.NewReader(s.redact(string(b))))
+				c.Response.ContentLength = -1
+			}
+		}
+	}
+	return c
+}
+
+// openaiAPIError keeps a sanitized copy of the SDK's *openai.Error for
+// errors.As while saying what it hides: the SDK's message is only "OpenAI
+// API error: 429 Too Many Requests".
 type openaiAPIError struct {
 	err *openai.Error
 	msg string
@@ -235,60 +311,3 @@ type openaiAPIError struct {
 
 func (e *openaiAPIError) Error() string { return e.msg }
 func (e *openaiAPIError) Unwrap() error { return e.err }
-
-// openaiMessage lists the error's fields without key. The key goes before
-// the clipping, which could otherwise cut it in half.
-func openaiMessage(e *openai.Error, key string) string {
-	var b strings.Builder
-	b.WriteString("openai api error")
-	for _, f := range [...]struct{ name, v string }{{"code", e.Code}, {"type", e.Type}, {"param", e.Param}} {
-		if f.v != "" {
-			fmt.Fprintf(&b, " %s=%s", f.name, redactKey(f.v, key))
-		}
-	}
-	if m := strings.TrimSpace(e.Message); m != "" {
-		b.WriteString(": ")
-		b.WriteString(clipMessage(redactKey(m, key)))
-	}
-	return b.String()
-}
-
-// parseOpenAIHeaders reads an OpenAI reply's retry hint and request quota.
-// retry-after-ms wins over retry-after, as in OpenAI's own SDKs. The quota
-// comes from x-ratelimit-limit-requests, -remaining-requests and
-// -reset-requests (a Go-style duration such as "6m0s" or "120ms"); it is
-// nil when none of the three is readable. Bad values are ignored.
-func parseOpenAIHeaders(h http.Header, now time.Time) (time.Duration, []Quota) {
-	var hint time.Duration
-	if d, ok := parseRetryAfterMS(h.Get("Retry-After-Ms")); ok {
-		hint = d
-	} else if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
-		hint = d
-	}
-	rl := Quota{Remaining: -1, Window: time.Minute}
-	found := false
-	if n, ok := headerCount(h.Get("X-Ratelimit-Limit-Requests")); ok {
-		rl.Limit, found = n, true
-	}
-	if n, ok := headerCount(h.Get("X-Ratelimit-Remaining-Requests")); ok {
-		rl.Remaining, found = n, true
-	}
-	if v := strings.TrimSpace(h.Get("X-Ratelimit-Reset-Requests")); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-			rl.Reset, found = min(d, maxHint), true
-		}
-	}
-	if !found {
-		return hint, nil
-	}
-	return hint, []Quota{rl}
-}
-
-// headerCount parses a non-negative request count.
-func headerCount(v string) (int, bool) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n, true
-}

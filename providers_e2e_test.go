@@ -3,6 +3,7 @@ package llmlimit_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -96,7 +97,8 @@ var scenarios = []scenario{
 }
 
 // Every error reply of the emulator is classified, keeps the SDK error
-// reachable, costs exactly one HTTP request, and never shows a key.
+// reachable, costs exactly one HTTP request, and shows no key anywhere in
+// its chain.
 func TestE2EErrorClassification(t *testing.T) {
 	for _, tr := range transports {
 		for _, sc := range scenarios {
@@ -127,7 +129,7 @@ func TestE2EErrorClassification(t *testing.T) {
 					if c := x.counters(sc.provider); c.Requests != sc.warm+1 {
 						t.Errorf("emulator saw %d requests, want %d", c.Requests, sc.warm+1)
 					}
-					assertNoKey(t, err.Error())
+					eachInChain(err, func(e error) { assertNoKey(t, fmt.Sprintf("%s %v %+v %#v", e.Error(), e, e, e)) })
 				})
 			})
 		}

@@ -36,7 +36,8 @@ func assertNoSecret(t *testing.T, where, s string) {
 // TestReliabilitySecrets runs whole pipelines with distinctive keys, logging
 // at every level through both slog handlers, in runs where the keys are
 // accepted, refused by one API and refused by both, under 500s, 429s and
-// insufficient_quota: no error, log line, report or result shows a key.
+// insufficient_quota: no error (nor any error its chain holds), log line,
+// report or result shows a key.
 func TestReliabilitySecrets(t *testing.T) {
 	tests := []struct {
 		name           string
@@ -70,8 +71,9 @@ func TestReliabilitySecrets(t *testing.T) {
 				for _, res := range rep.Results {
 					if res.Err != nil {
 						failed++
-						assertNoSecret(t, "error of "+res.ID, res.Err.Error())
-						assertNoSecret(t, "error of "+res.ID, fmt.Sprintf("%+v %#v", res.Err, res.Err))
+						eachInChain(res.Err, func(e error) {
+							assertNoSecret(t, fmt.Sprintf("%T in the error of %s", e, res.ID), fmt.Sprintf("%s %v %+v %#v", e.Error(), e, e, e))
+						})
 					}
 					assertNoSecret(t, "result "+res.ID, fmt.Sprintf("%+v", res))
 				}
@@ -90,6 +92,23 @@ func TestReliabilitySecrets(t *testing.T) {
 				t.Logf("%s: %d failed, %d bytes of logs checked", tt.name, failed, logs.Len())
 			})
 		})
+	}
+}
+
+// eachInChain calls f on err and every error reachable from it through
+// Unwrap, as error reporters walk it.
+func eachInChain(err error, f func(error)) {
+	if err == nil {
+		return
+	}
+	f(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		eachInChain(u.Unwrap(), f)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			eachInChain(e, f)
+		}
 	}
 }
 
