@@ -27,11 +27,8 @@ type recording struct {
 	quotas  []Quota
 }
 
-// minute and day spell the windows of the table below.
-const (
-	minute = time.Minute
-	day    = 24 * time.Hour
-)
+// minute spells the window of the table below; day is the package's.
+const minute = time.Minute
 
 // recordings covers every reply of testdata/wire; README.md there gives
 // each one's source.
