@@ -251,5 +251,5 @@ func ceilNanos(ns float64) time.Duration {
 // ceilUnits is ⌈x⌉ forgiving the rounding error of the products and
 // quotients that made x, so that 162960.00000000003 units are 162960.
 func ceilUnits(x float64) float64 {
-	return math.Ceil(x - 1e-9*math.Max(1, math.Abs(x)))
+	return math.Ceil(x - 1e-12*math.Max(1, math.Abs(x)))
 }
