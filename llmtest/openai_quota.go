@@ -21,8 +21,9 @@ var openaiQuotaNames = [numKinds]string{
 }
 
 // writeQuota writes a rate_limit_exceeded 429 for the one quota the
-// decision cites: "Request too large" when no wait can help, "Rate limit
-// reached" with the time a retry needs otherwise.
+// decision cites: "Request too large" when no wait can help (its Limit is
+// the most the quota can hold, a bucket's Burst), "Rate limit reached" with
+// the time a retry needs otherwise.
 func (o *openaiWire) writeQuota(w http.ResponseWriter, d decision) {
 	v := d.violations[0]
 	typ := "requests"
@@ -37,7 +38,7 @@ func (o *openaiWire) writeQuota(w http.ResponseWriter, d decision) {
 		writeOpenAIError(w, http.StatusTooManyRequests, typ, "rate_limit_exceeded", fmt.Sprintf(
 			"Request too large for %s in organization %s on %s: Limit %d, Requested %d. "+
 				"The input or output tokens must be reduced in order to run successfully. Visit %s to learn more.",
-			d.model, openaiOrg, openaiQuotaNames[v.kind], v.q.Limit, v.units, openaiRateLimitsURL))
+			d.model, openaiOrg, openaiQuotaNames[v.kind], v.q.capacity(), v.units, openaiRateLimitsURL))
 		return
 	}
 	if !d.noHint && !d.bodyOnly {
