@@ -191,7 +191,11 @@ func (m *meter) wait(f frame, now time.Time, n int) time.Duration {
 		}
 		return 0
 	case TokenBucket:
-		over := m.debt + f.unitTime(n) - f.unitTime(f.q.capacity())
+		full := f.unitTime(f.q.capacity())
+		over := m.debt + f.unitTime(n) - full
+		if over <= 1e-12*full { // rounding noise of a fractional refill rate
+			return 0
+		}
 		return ceilNanos(over)
 	}
 	if m.count+n <= f.q.Limit {
