@@ -61,8 +61,10 @@ type API struct {
 	// this many requests per Window, with boundaries shifted by Phase; 0 is
 	// unlimited. Requests overrides it when its Limit is set.
 	RequestsPerWindow int
-	// Window is the shorthand quota's window; 0 means one minute. It also
-	// places the minute whose end is Gemini's short per-day retry hint.
+	// Window is the shorthand quota's window; 0 means one minute. Gemini's
+	// short hint on a per-day 429 is the time to the end of the request
+	// quota's current FixedWindow (this one when Requests is not set), or
+	// of the current minute for other shapes.
 	Window time.Duration
 	// Phase shifts the shorthand window's boundaries to
 	// start - Phase + k·Window, so a run can begin anywhere inside a window.

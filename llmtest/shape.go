@@ -58,7 +58,8 @@ type Quota struct {
 	// Window is the period Limit applies to; 0 means a minute, or a day for
 	// the per-day quotas.
 	Window time.Duration
-	// Shape is how the quota refills; the zero value is FixedWindow.
+	// Shape is how the quota refills; the zero value, and any value that is
+	// not a Shape constant, is FixedWindow.
 	Shape Shape
 	// Phase shifts a FixedWindow's boundaries to start − Phase + k·Window,
 	// so that a run can begin anywhere inside a window. Other shapes ignore
@@ -252,8 +253,9 @@ func ceilNanos(ns float64) time.Duration {
 	return time.Duration(ceilUnits(ns))
 }
 
-// ceilUnits is ⌈x⌉ forgiving the rounding error of the products and
-// quotients that made x, so that 162960.00000000003 units are 162960.
+// ceilUnits is ⌈x⌉ forgiving the rounding error (a few parts in 10¹⁶) of
+// the products and quotients that made x, so that 162960.00000000003 units
+// are 162960.
 func ceilUnits(x float64) float64 {
 	return math.Ceil(x - 1e-12*math.Max(1, math.Abs(x)))
 }
