@@ -97,6 +97,24 @@ func (s *apiState) decide(d decision, api API, start, now time.Time, rng *rand.R
 		return d
 	}
 
+	if !s.applyQuotas(&d, api, start, now, openai, cost) {
+		return d
+	}
+	if api.Latency != nil {
+		d.latency = api.Latency(rng)
+	}
+	d.malformed = api.MalformedRate > 0 && rng.Float64() < api.MalformedRate
+	d.drop = -1
+	if api.DropRate > 0 && rng.Float64() < api.DropRate {
+		d.drop = rng.Float64()
+	}
+	return d
+}
+
+// applyQuotas checks the request against every quota the API sets and
+// either counts it against all of them or fills in the 429 that cites the
+// refusing ones. It reports whether the request was admitted.
+func (s *apiState) applyQuotas(d *decision, api API, start, now time.Time, openai bool, cost int) bool {
 	var frames [numKinds]frame
 	var set [numKinds]bool
 	units := [numKinds]int{requestsPerDay: 1, tokensPerDay: cost, requestsPerWindow: 1, tokensPerWindow: cost}
@@ -105,6 +123,7 @@ func (s *apiState) decide(d decision, api API, start, now time.Time, rng *rand.R
 			s.meters[k].sync(frames[k], now)
 		}
 	}
+	defer func() { d.requests, d.tokens = s.headerState(frames, set, now) }()
 	var refused []violation
 	tooLarge := false
 	for k := range numKinds {
@@ -123,12 +142,11 @@ func (s *apiState) decide(d decision, api API, start, now time.Time, rng *rand.R
 			s.counters.TooLarge++
 		}
 		if openai {
-			s.refuseOpenAI(&d, refused, tooLarge)
+			s.refuseOpenAI(d, refused, tooLarge)
 		} else {
-			s.refuseGemini(&d, refused, shortHint(api, start, now))
+			s.refuseGemini(d, refused, shortHint(api, start, now))
 		}
-		d.requests, d.tokens = s.headerState(frames, set, now)
-		return d
+		return false
 	}
 	for k := range numKinds {
 		if set[k] {
@@ -136,17 +154,7 @@ func (s *apiState) decide(d decision, api API, start, now time.Time, rng *rand.R
 		}
 	}
 	s.counters.TokensAdmitted += cost
-	d.requests, d.tokens = s.headerState(frames, set, now)
-
-	if api.Latency != nil {
-		d.latency = api.Latency(rng)
-	}
-	d.malformed = api.MalformedRate > 0 && rng.Float64() < api.MalformedRate
-	d.drop = -1
-	if api.DropRate > 0 && rng.Float64() < api.DropRate {
-		d.drop = rng.Float64()
-	}
-	return d
+	return true
 }
 
 // refuseGemini cites every refusing quota. The hint is the longest wait of
