@@ -126,8 +126,7 @@ func FuzzShapes(f *testing.F) {
 				t.Fatalf("negative wait %v", w)
 			}
 			if w > 0 {
-				var probe meter
-				probe = m
+				probe := m
 				probe.log = append([]stamp(nil), m.log...)
 				later := now.Add(w)
 				probe.sync(f, later)

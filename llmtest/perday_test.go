@@ -14,7 +14,7 @@ func sleepUntil(t *testing.T, s string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(at.Sub(time.Now()))
+	time.Sleep(time.Until(at))
 }
 
 // TestGeminiPerDayPacificMidnight: Gemini's per-day quota resets at

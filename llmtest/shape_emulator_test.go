@@ -47,7 +47,7 @@ func TestRequestShapes(t *testing.T) {
 					start := time.Now()
 					limited := 0
 					for i, st := range tt.steps {
-						time.Sleep(start.Add(st.at).Sub(time.Now()))
+						time.Sleep(time.Until(start.Add(st.at)))
 						r := call(t.Context(), t, e, api, goodKey, batch(1))
 						if r.status != st.status {
 							t.Fatalf("step %d at %v: status %d, want %d (%v)", i, st.at, r.status, st.status, r.err)
@@ -129,7 +129,7 @@ func TestTokenShapes(t *testing.T) {
 					start := time.Now()
 					admitted, limited := 0, 0
 					for i, st := range tt.steps {
-						time.Sleep(start.Add(st.at).Sub(time.Now()))
+						time.Sleep(time.Until(start.Add(st.at)))
 						r := send(t, c, tokenReq(api, st.tokens))
 						if r.status != st.status {
 							t.Fatalf("step %d (%v, %d tokens): status %d, want %d: %v", i, st.at, st.tokens, r.status, st.status, r.body)

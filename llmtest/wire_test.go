@@ -250,11 +250,10 @@ const (
 	// exact: the same shape, and the very message (organization ids
 	// aside): the emulator reproduces the reply's figures.
 	exact = iota
-	// shaped: the same shape; numbers and durations may differ.
-	shaped
-	// zeroLimits: shaped, for a reply whose limits were all 0, which the
-	// API's JSON leaves out of the violations (quotaValue is an int64 in
-	// google.rpc.QuotaFailure, and proto3 omits zeros).
+	// zeroLimits: the same shape (numbers and durations may differ), for
+	// a reply whose limits were all 0, which the API's JSON leaves out of
+	// the violations (quotaValue is an int64 in google.rpc.QuotaFailure,
+	// and proto3 omits zeros).
 	zeroLimits
 	// earlier: a reply from before the API added the usage link, the
 	// violation lines and the hint to its message, and moved Help first:
