@@ -11,72 +11,6 @@ import (
 	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
-// API configures one emulated API. The zero value accepts any key, has no
-// quota, no latency and injects no failure, and its 429s carry retry hints.
-type API struct {
-	// Key is the API key every request must carry; "" accepts any key, or
-	// none.
-	Key string
-	// RequestsPerWindow is the fixed-window request quota; 0 is unlimited.
-	RequestsPerWindow int
-	// Window is the quota window; 0 means one minute.
-	Window time.Duration
-	// Phase shifts the window boundaries to start - Phase + k·Window, so a
-	// run can begin anywhere inside a window.
-	Phase time.Duration
-	// PerDay caps the requests admitted per day (24 h from the emulator's
-	// start, then every 24 h); 0 is unlimited.
-	PerDay int
-	// NoRetryHint leaves the retry hints out of 429s: Gemini's RetryInfo
-	// detail and "Please retry in" sentence, OpenAI's retry-after and
-	// retry-after-ms headers.
-	NoRetryHint bool
-	// Latency, when not nil, is called for every admitted request with the
-	// emulator's random source; the reply is sent after that long.
-	Latency func(r *rand.Rand) time.Duration
-	// ServerErrorRate is the share of requests answered 500.
-	ServerErrorRate float64
-	// UnavailableUntil makes every request that arrives before
-	// start + UnavailableUntil fail with 503: an outage, then recovery.
-	UnavailableUntil time.Duration
-	// MalformedRate is the share of 200 replies whose model text is not
-	// valid JSON (cut off halfway, as when a model runs out of tokens).
-	MalformedRate float64
-	// DropRate is the share of 200 batch replies that omit one item.
-	DropRate float64
-	// InsufficientQuota makes OpenAI answer every request with 429
-	// insufficient_quota, as for an account without credit. Gemini ignores
-	// it.
-	InsufficientQuota bool
-}
-
-// Config configures an [Emulator].
-type Config struct {
-	Gemini, OpenAI API
-	// Seed seeds the emulator's random source (latency, injected failures):
-	// given the same order of requests, a run is reproducible.
-	Seed int64
-}
-
-// Counters counts what an [Emulator] served, per API.
-type Counters struct {
-	Gemini, OpenAI APICounters
-}
-
-// APICounters counts what one emulated API served.
-type APICounters struct {
-	Requests      int // every HTTP request received for this API
-	Successes     int // 200 replies, malformed and dropped ones included
-	RateLimited   int // 429s of the per-window quota
-	QuotaExceeded int // 429s of the per-day cap or insufficient_quota
-	ServerErrors  int // 5xx replies
-	Unauthorized  int // requests with a missing or wrong key
-	Malformed     int // 200 replies whose model text is not valid JSON
-	Dropped       int // 200 replies that omitted an item
-	InputTokens   int // prompt tokens of 200 replies
-	OutputTokens  int // reply tokens of 200 replies
-}
-
 // Received is one request as the emulator read it, for tests that check
 // what a provider sends. It never holds the API key.
 type Received struct {
@@ -101,20 +35,25 @@ type Received struct {
 
 // Emulator is an http.Handler that emulates the Gemini generateContent and
 // OpenAI chat completions endpoints well enough for the real SDK clients:
-// API keys, a fixed-window quota and a daily cap per API, 429 bodies and
-// headers shaped like the real ones, injected 5xx, outages, malformed and
+// API keys, request and token quotas per window and per day in the shapes
+// real servers use ([Quota], [Shape]), 429 bodies and headers as the real
+// APIs write them (see [API]), injected 5xx, outages, malformed and
 // incomplete replies, latency and token usage. Batch prompts are answered by
 // [Answer].
 //
 // Each request is checked in this order: route, key, body, (OpenAI)
-// insufficient_quota, outage (503), injected 500, daily cap, window quota.
-// Quotas are counted when a request arrives; a 429 consumes no quota. An
-// admitted request is answered after its latency, or not at all when its
-// context ends first.
+// insufficient_quota, outage (503), injected 500, (OpenAI) too large for a
+// token quota, then every quota at once. Quotas are counted when a request
+// arrives, under the emulator's lock, so the replies depend only on the
+// order of arrivals; a refused request consumes no quota. An admitted
+// request is answered after its latency, or not at all when its context
+// ends first.
 //
 // An Emulator is safe for simultaneous use by multiple goroutines. Its clock
 // is time.Now, so inside a testing/synctest bubble (through [Emulator.Transport])
-// windows, outages and latency run in virtual time.
+// windows, buckets, outages and latency run in virtual time; such a bubble
+// starts at 2000-01-01 00:00 UTC, eight hours before Gemini's first
+// midnight Pacific.
 type Emulator struct {
 	start time.Time
 
@@ -190,8 +129,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, perr := wire.parse(body)
+	// The answer is a pure function of the prompt: work it out before the
+	// lock, since an OpenAI token quota counts its size on arrival.
+	answer := answerOrEmpty(rec.Prompt)
 
-	d := e.admit(r, wire, rec, perr)
+	d := e.admit(r, wire, rec, perr, quotaTokens(wire.name(), rec, answer))
 	if d.outcome != outOK {
 		wire.writeRefusal(w, d)
 		return
@@ -199,8 +141,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := wait.Sleep(r.Context(), d.latency); err != nil {
 		return
 	}
-	text, malformed, dropped := reply(rec.Prompt, d)
-	in, out := tokens(rec.System)+tokens(rec.Prompt), tokens(text)
+	text, malformed, dropped := reply(answer, d)
+	in, out := inputTokens(rec), tokens(text)
 	e.mu.Lock()
 	c := e.state(wire.name())
 	c.counters.Successes++
@@ -236,7 +178,7 @@ func (e *Emulator) state(api string) *apiState {
 
 // admit applies the checks in order and counts the request, all under the
 // lock so that concurrent requests see one consistent quota.
-func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error) decision {
+func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error, cost int) decision {
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -261,5 +203,5 @@ func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error
 		return d
 	}
 	e.received = append(e.received, rec)
-	return st.decide(d, api, e.start, now, e.rng, wire.name() == "openai")
+	return st.decide(d, api, e.start, now, e.rng, wire.name() == "openai", cost)
 }

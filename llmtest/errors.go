@@ -8,12 +8,15 @@ import (
 	"github.com/llmlimit/llmlimit"
 )
 
-// Quota ids the real Gemini API reports in the QuotaFailure of a 429. The
-// Limiter tells a per-day quota from a per-minute one by the "PerDay" in the
-// id, and learns a one-minute window from "PerMinute".
+// Quota ids the real Gemini API reports in the QuotaFailure of a 429, on
+// the free tier ([API.PaidTier] reports the paid tier's). The Limiter tells
+// a per-day quota from a per-minute one by the "PerDay" in the id, and
+// learns a one-minute window from "PerMinute".
 const (
 	QuotaIDPerMinute = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
 	QuotaIDPerDay    = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+	// QuotaIDInputTokensPerMinute is the input-token quota's id.
+	QuotaIDInputTokensPerMinute = "GenerateContentInputTokensPerModelPerMinute-FreeTier"
 	// QuotaIDPerWindow is what the emulator reports for a window quota whose
 	// Window is not a minute (a time-scaled demo, say). The real API has no
 	// such quota; claiming "PerMinute" would teach a Limiter a window ten

@@ -68,3 +68,32 @@ func ExampleEmulator() {
 	// {"results":[{"id":"1","tags":["energy"]},{"id":"2","tags":["transport"]}]}
 	// served: 1
 }
+
+// A scenario describes each quota by its size and shape: here Gemini's 300
+// requests a minute as a token bucket that holds 75, and its 250,000 input
+// tokens a minute as a rolling window, beside OpenAI's buckets, which is
+// how OpenAI refills.
+func ExampleQuota() {
+	e := llmtest.NewEmulator(llmtest.Config{
+		Gemini: llmtest.API{
+			Requests: llmtest.Quota{Limit: 300, Shape: llmtest.TokenBucket, Burst: 75},
+			Tokens:   llmtest.Quota{Limit: 250_000, Shape: llmtest.RollingWindow},
+		},
+		OpenAI: llmtest.API{
+			Requests:       llmtest.Quota{Limit: 500, Shape: llmtest.TokenBucket},
+			Tokens:         llmtest.Quota{Limit: 200_000, Shape: llmtest.TokenBucket},
+			RequestsPerDay: llmtest.Quota{Limit: 10_000, Shape: llmtest.TokenBucket},
+		},
+	})
+	client := e.OpenAIClient("any-key")
+	_, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model:               "gpt-4o-mini",
+		Messages:            []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")},
+		MaxCompletionTokens: openai.Int(100),
+	})
+	fmt.Println(err)
+	fmt.Println("tokens counted:", e.Counters().OpenAI.TokensAdmitted)
+	// Output:
+	// <nil>
+	// tokens counted: 102
+}

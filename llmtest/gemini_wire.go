@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // geminiWire reads and writes the Gemini API's generateContent wire format.
@@ -112,11 +110,7 @@ func (g *geminiWire) writeBadRequest(w http.ResponseWriter, status int, msg stri
 	writeGeminiError(w, status, s, msg)
 }
 
-const (
-	geminiRateLimitsURL = "https://ai.google.dev/gemini-api/docs/rate-limits"
-	geminiQuotaMetric   = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
-	geminiBadKeyMessage = "API key not valid. Please pass a valid API key."
-)
+const geminiBadKeyMessage = "API key not valid. Please pass a valid API key."
 
 func (g *geminiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	switch d.outcome {
@@ -146,60 +140,6 @@ func (g *geminiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	case outPerDay, outRateLimited:
 		g.writeQuota(w, d)
 	}
-}
-
-// writeQuota writes the RESOURCE_EXHAUSTED 429 the real API sends. Even for
-// the daily cap the real retry hint is short (the end of the current
-// minute), which is why clients must read the quota id, not the hint.
-func (g *geminiWire) writeQuota(w http.ResponseWriter, d decision) {
-	quotaID := QuotaIDPerMinute
-	switch {
-	case d.outcome == outPerDay:
-		quotaID = QuotaIDPerDay
-	case !d.perMinute:
-		quotaID = QuotaIDPerWindow
-	}
-	hint := d.windowHint
-	msg := fmt.Sprintf("You exceeded your current quota, please check your plan and billing details. "+
-		"For more information on this error, head to: %s.\n* Quota exceeded for metric: %s, limit: %d, model: %s",
-		geminiRateLimitsURL, geminiQuotaMetric, d.limit, d.model)
-	details := []any{
-		map[string]any{
-			"@type": "type.googleapis.com/google.rpc.QuotaFailure",
-			"violations": []quotaViolation{{
-				QuotaMetric:     geminiQuotaMetric,
-				QuotaID:         quotaID,
-				QuotaDimensions: quotaDimensions{Location: "global", Model: d.model},
-				QuotaValue:      strconv.Itoa(d.limit),
-			}},
-		},
-		map[string]any{
-			"@type": "type.googleapis.com/google.rpc.Help",
-			"links": []any{map[string]string{"description": "Learn more about Gemini API quotas", "url": geminiRateLimitsURL}},
-		},
-	}
-	if d.hint {
-		msg += "\nPlease retry in " + exactSeconds(hint) + "s."
-		details = append(details, map[string]any{
-			"@type":      "type.googleapis.com/google.rpc.RetryInfo",
-			"retryDelay": strconv.FormatInt(ceilDiv(hint, time.Second), 10) + "s",
-		})
-	}
-	writeGeminiError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", msg, details...)
-}
-
-// quotaViolation keeps the field order of the real reply, for readers of
-// recorded bodies.
-type quotaViolation struct {
-	QuotaMetric     string          `json:"quotaMetric"`
-	QuotaID         string          `json:"quotaId"`
-	QuotaDimensions quotaDimensions `json:"quotaDimensions"`
-	QuotaValue      string          `json:"quotaValue"`
-}
-
-type quotaDimensions struct {
-	Location string `json:"location"`
-	Model    string `json:"model"`
 }
 
 type geminiSuccess struct {
@@ -233,19 +173,6 @@ func (g *geminiWire) writeSuccess(w http.ResponseWriter, d decision, text string
 	b := geminiSuccess{Candidates: []geminiCandidate{c}, ModelVersion: d.model, ResponseID: responseID(d.seq)}
 	b.Usage.Prompt, b.Usage.Candidates, b.Usage.Total = in, out, in+out
 	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, b)
-}
-
-// exactSeconds formats d in seconds with as many decimals as it needs, as
-// the real "Please retry in 26.547889357s." does.
-func exactSeconds(d time.Duration) string {
-	s := fmt.Sprintf("%d.%09d", d/time.Second, d%time.Second)
-	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
-}
-
-// ceilDiv is d/unit rounded up, so a client that waits that long is past the
-// moment it was told about.
-func ceilDiv(d, unit time.Duration) int64 {
-	return int64((d + unit - 1) / unit)
 }
 
 // responseID makes a stable, id-looking string from a request's sequence

@@ -2,7 +2,6 @@ package llmtest
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -129,13 +128,10 @@ func (o *openaiWire) writeBadRequest(w http.ResponseWriter, status int, msg stri
 	writeOpenAIError(w, status, "invalid_request_error", "", msg)
 }
 
-const (
-	openaiRateLimitsURL = "https://platform.openai.com/account/rate-limits"
-	openaiKeysURL       = "https://platform.openai.com/account/api-keys"
-)
+const openaiKeysURL = "https://platform.openai.com/account/api-keys"
 
 func (o *openaiWire) writeRefusal(w http.ResponseWriter, d decision) {
-	o.writeHeaders(w, d)
+	o.writeHeaders(w, d, true)
 	switch d.outcome {
 	case outBadRequest:
 		writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "", d.message)
@@ -155,32 +151,9 @@ func (o *openaiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	case outServerError:
 		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "",
 			"The server had an error while processing your request. Sorry about that!")
-	case outPerDay, outRateLimited:
-		per := "requests per min (RPM)"
-		if d.outcome == outPerDay {
-			per = "requests per day (RPD)"
-		}
-		if d.hint {
-			w.Header().Set("retry-after", strconv.FormatInt(ceilDiv(d.retry, time.Second), 10))
-			w.Header().Set("retry-after-ms", strconv.FormatInt(ceilDiv(d.retry, time.Millisecond), 10))
-		}
-		writeOpenAIError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", fmt.Sprintf(
-			"Rate limit reached for %s in organization org-emulator on %s: Limit %d, Used %d, Requested 1. Please try again in %s. Visit %s to learn more.",
-			d.model, per, d.limit, d.used, goDuration(d.retry), openaiRateLimitsURL))
+	case outPerDay, outRateLimited, outTooLarge:
+		o.writeQuota(w, d)
 	}
-}
-
-// writeHeaders sets the headers OpenAI sends on every reply that went through
-// the quota: the state of the request window (not the daily cap).
-func (o *openaiWire) writeHeaders(w http.ResponseWriter, d decision) {
-	h := w.Header()
-	h.Set("x-request-id", fmt.Sprintf("req_%032x", d.seq))
-	if !d.window {
-		return
-	}
-	h.Set("x-ratelimit-limit-requests", strconv.Itoa(d.winLimit))
-	h.Set("x-ratelimit-remaining-requests", strconv.Itoa(d.winLeft))
-	h.Set("x-ratelimit-reset-requests", goDuration(d.winReset))
 }
 
 type openaiSuccess struct {
@@ -213,7 +186,7 @@ type openaiChoice struct {
 }
 
 func (o *openaiWire) writeSuccess(w http.ResponseWriter, d decision, text string, in, out int) {
-	o.writeHeaders(w, d)
+	o.writeHeaders(w, d, false)
 	w.Header().Set("openai-processing-ms", strconv.FormatInt(d.latency.Milliseconds(), 10))
 	var c openaiChoice
 	c.Message.Role, c.Message.Content, c.Message.Annotations = "assistant", text, []string{}
@@ -232,10 +205,4 @@ func (o *openaiWire) writeSuccess(w http.ResponseWriter, d decision, text string
 	b.Usage.CompletionDetail = map[string]int{"reasoning_tokens": 0, "audio_tokens": 0,
 		"accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
 	writeJSON(w, "application/json", http.StatusOK, b)
-}
-
-// goDuration formats d like OpenAI's headers and messages ("120ms", "6m0s",
-// "17.28s"), rounded up to the millisecond so a client never retries early.
-func goDuration(d time.Duration) string {
-	return (time.Duration(ceilDiv(d, time.Millisecond)) * time.Millisecond).String()
 }

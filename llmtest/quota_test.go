@@ -64,7 +64,7 @@ func checkRetryHint(t *testing.T, api string, r callResult, d time.Duration) {
 	t.Helper()
 	if api == "gemini" {
 		ri := geminiDetail(r, "type.googleapis.com/google.rpc.RetryInfo")
-		want := (d + time.Second - 1) / time.Second
+		want := d / time.Second // truncated, as the real API writes it
 		if ri == nil || ri["retryDelay"] != itoa(int(want))+"s" {
 			t.Errorf("RetryInfo %v, want retryDelay %ds", ri, want)
 		}
