@@ -41,7 +41,10 @@ func NewRecorder(p llmlimit.Provider) *Recorder { return &Recorder{p: p} }
 func (r *Recorder) Name() string { return r.p.Name() }
 
 // Members returns the wrapped provider.
-func (r *Recorder) Members() []llmlimit.Provider { return []llmlimit.Provider{r.p} }
+// A provider tree walk must see through it, or TagSpace finds no primary.
+var _ llmlimit.Wrapper = (*Recorder)(nil)
+
+func (r *Recorder) Unwrap() []llmlimit.Provider { return []llmlimit.Provider{r.p} }
 
 // Reset resets the wrapped provider when it is a [llmlimit.Resetter].
 func (r *Recorder) Reset() {

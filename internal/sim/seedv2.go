@@ -28,7 +28,7 @@ const (
 // SeedV2 reproduces the seed patch (v2, "unified optimization") around one
 // provider, so the benchmark can measure it beside llmlimit. It is a
 // [llmlimit.Provider], a [llmlimit.Resetter] (reset_counters) and a
-// [llmlimit.Chain]; it is safe for simultaneous use by multiple goroutines.
+// [llmlimit.Wrapper]; it is safe for simultaneous use by multiple goroutines.
 //
 // What the patch's Python does, and the choices made where it is silent:
 //
@@ -93,7 +93,10 @@ func NewSeedV2(p llmlimit.Provider, seed uint64) *SeedV2 {
 func (s *SeedV2) Name() string { return s.p.Name() }
 
 // Members returns the wrapped provider.
-func (s *SeedV2) Members() []llmlimit.Provider { return []llmlimit.Provider{s.p} }
+// A provider tree walk must see through it, or TagSpace finds no primary.
+var _ llmlimit.Wrapper = (*SeedV2)(nil)
+
+func (s *SeedV2) Unwrap() []llmlimit.Provider { return []llmlimit.Provider{s.p} }
 
 // Reset is the patch's reset_counters(), called at the start of every run.
 func (s *SeedV2) Reset() {
