@@ -73,16 +73,16 @@ func (s *State) Prefix() string { return s.prefix }
 // Admit implements [llmlimit.State]: it returns 0 and counts the start, or
 // how long to wait for the gate or the quota, counting nothing.
 func (s *State) Admit(ctx context.Context, rate llmlimit.Rate) (time.Duration, error) {
-	requests, per := max(rate.Requests, 0), micros(rate.Per)
+	requests, per, bound := max(rate.Requests, 0), micros(rate.Per), waitBound(rate)
 	s.rateKnown.Store(requests > 0)
 	keys := []string{s.prefix + "gate", s.prefix + "window", s.logKey(requests, per)}
 	var wait time.Duration
 	err := s.guard(ctx, func(ctx context.Context) error {
-		v, err := admitScript.Run(ctx, s.c, keys, requests, per, idleTTL.Milliseconds(), micros(minWindow)).Result()
+		v, err := admitScript.Run(ctx, s.c, keys, requests, per, idleTTL.Milliseconds(), micros(minWindow), micros(bound)).Result()
 		if err != nil {
 			return err
 		}
-		wait, err = parseWait(v)
+		wait, err = parseWait(v, bound)
 		return err
 	})
 	if err != nil {
@@ -104,14 +104,17 @@ func (s *State) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldo
 	default:
 		return llmlimit.Cooldowns{}, nil
 	}
+	// Nothing written lies more than maxWait ahead, so that Admit can tell
+	// a longer wait for corruption; a Limiter's settings and hints are
+	// within it already.
 	hasRL, limit, remaining, reset, window := "0", 0, 0, int64(0), int64(0)
 	if rl := o.RateLimit; rl != nil {
-		hasRL, limit, remaining, reset, window = "1", rl.Limit, rl.Remaining, micros(rl.Reset), micros(rl.Window)
+		hasRL, limit, remaining, reset, window = "1", rl.Limit, rl.Remaining, clip(rl.Reset), clip(rl.Window)
 	}
 	r := o.Rules
 	keys := []string{s.prefix + "gate", s.prefix + "counters", s.prefix + "window"}
-	args := []any{kind, hasRL, limit, remaining, reset, window, micros(o.RetryAfter),
-		r.SuccessesPerCooldown, micros(r.SuccessCooldown), r.RateLimitsPerCooldown, micros(r.RateLimitCooldown),
+	args := []any{kind, hasRL, limit, remaining, reset, window, clip(o.RetryAfter),
+		r.SuccessesPerCooldown, clip(r.SuccessCooldown), r.RateLimitsPerCooldown, clip(r.RateLimitCooldown),
 		idleTTL.Milliseconds(), flag(s.rateKnown.Load())}
 	var fired llmlimit.Cooldowns
 	err := s.guard(ctx, func(ctx context.Context) error {
@@ -189,8 +192,15 @@ func micros(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Microsecond - 1) / time.Microsecond)
+	us := int64(d / time.Microsecond)
+	if d%time.Microsecond != 0 {
+		us++
+	}
+	return us
 }
+
+// clip is micros of d, at most maxWait.
+func clip(d time.Duration) int64 { return micros(min(d, maxWait)) }
 
 func flag(b bool) string {
 	if b {
