@@ -51,7 +51,9 @@ var _ llmlimit.State = (*State)(nil)
 // provider, model and API key. An empty key is "default".
 //
 // The client should have ContextTimeoutEnabled set, so that the Limiter's
-// short timeout on each call cuts a hung connection; see the package doc.
+// short timeout on each call cuts a hung connection, and should come from
+// [NewClient], so that a hostile reply can't make it allocate what it
+// announces; see the package doc.
 func New(c redis.UniversalClient, key string) *State {
 	if key == "" {
 		key = "default"
@@ -153,6 +155,7 @@ func (s *State) logKey(requests int, per int64) string {
 // that doesn't would hold the caller for its ReadTimeout (5 s by default)
 // when Redis hangs, so f then runs in a goroutine the caller stops waiting
 // for when ctx is done; the goroutine ends at the client's own timeout.
+// On both paths a panic in the client is f's error (see safely).
 //
 // Rejected: setting deadlines through a Hook. go-redis takes the socket
 // deadline from the client's options, not from anything a hook can change.
@@ -160,17 +163,38 @@ func (s *State) guard(ctx context.Context, f func(context.Context) error) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	ctx = context.WithValue(ctx, callKey{}, s.prefix)
 	if s.ctxAware {
-		return f(ctx)
+		return safely(ctx, f)
 	}
 	done := make(chan error, 1)
-	go func() { done <- f(context.WithoutCancel(ctx)) }()
+	go func() { done <- safely(context.WithoutCancel(ctx), f) }()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// safely runs f and returns a panic in it as its error. go-redis panics
+// on some replies a broken or hostile server can send (a length near 2^63
+// fails its makeslice); on the caller's goroutine that would unwind through
+// the Limiter, and on guard's it would end the process. A panic while it
+// reads a reply, as that one, is one go-redis has already cleaned up
+// after: it removes the connection from its pool before panicking again,
+// so the next call dials afresh.
+func safely(ctx context.Context, f func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if e, ok := v.(error); ok {
+				err = fmt.Errorf("redis client panicked: %w", e)
+			} else {
+				err = fmt.Errorf("redis client panicked: %v", v)
+			}
+		}
+	}()
+	return f(ctx)
 }
 
 // honoursContext reports whether c ends commands when their context is done.
