@@ -79,7 +79,8 @@
 //     so a length of 1e9 costs nothing rather than a gigabyte and seconds;
 //     a State's replies are a few integers. A client the caller builds and
 //     shares with commands of its own has no such bound, since its other
-//     replies may be large: give States their own client of NewClient.
+//     replies may be large: give States their own client of NewClient. A
+//     Cluster, Ring or Sentinel client has none either.
 //   - A wait read from Redis is at most 24 h, the longest cooldown or hint
 //     a Limiter writes (or the rate's period, if longer); a longer or
 //     negative one is refused. A key holding what no script writes (a gate

@@ -63,10 +63,17 @@ var faults = []fault{
 // Generate returns with the provider's reply (the Limiter limits locally),
 // a huge reply allocates nothing of its size, and every goroutine ends.
 func TestFaults(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var hugeTotal uint64
 	for _, f := range faults {
 		for _, ctxAware := range []bool{true, false} {
 			t.Run(f.name+"/"+mode(ctxAware), func(t *testing.T) {
 				res := runFault(t, f, ctxAware, NewClient)
+				if f.huge {
+					hugeTotal += res.alloc
+				}
 				overran(t, res, func() faultResult { return runFault(t, f, ctxAware, NewClient) })
 				if f.huge && res.alloc > hugeAlloc {
 					t.Errorf("the calls allocated %d bytes, over %d", res.alloc, hugeAlloc)
@@ -93,6 +100,14 @@ func TestFaults(t *testing.T) {
 				}
 			})
 		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// Everything was closed: what the cases keep is noise, not buffers.
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("the huge cases allocated %d KiB in all; the heap grew by %d KiB over every case", hugeTotal>>10, growth>>10)
+	if growth > hugeAlloc {
+		t.Errorf("the heap grew by %d bytes over the cases, more than %d", growth, hugeAlloc)
 	}
 }
 
