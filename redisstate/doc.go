@@ -5,7 +5,7 @@
 // processes that each keep their own state overrun it together and learn
 // about it only through 429s.
 //
-//	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
+//	rc := redisstate.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	shared := redisstate.New(rc, redisstate.Key("gemini", "gemini-2.5-flash", apiKey))
 //	l, err := llmlimit.New(llmlimit.NewGemini(gc, "gemini-2.5-flash"),
 //		llmlimit.WithState(shared), llmlimit.WithRequestsPerMinute(60))
@@ -68,4 +68,28 @@
 // the client ContextTimeoutEnabled: true. Without it go-redis would wait for
 // its own ReadTimeout, so State then runs each command in a goroutine and
 // returns when ctx is done; the goroutine ends at the client's timeout.
+//
+// A broken or hostile server (or a proxy, or anything on the path) fails a
+// call, never the process:
+//
+//   - A panic in the client is the call's error, with the panic's value.
+//     go-redis panics on a length near 2^63, which it allocates before it
+//     reads.
+//   - A client of [NewClient] refuses any reply over 64 KiB as it reads it,
+//     so a length of 1e9 costs nothing rather than a gigabyte and seconds;
+//     a State's replies are a few integers. A client the caller builds and
+//     shares with commands of its own has no such bound, since its other
+//     replies may be large: give States their own client of NewClient. A
+//     Cluster, Ring or Sentinel client has none either.
+//   - A wait read from Redis is at most 24 h, the longest cooldown or hint
+//     a Limiter writes (or the rate's period, if longer); a longer or
+//     negative one is refused. A key holding what no script writes (a gate
+//     a year ahead, "inf", another type) is deleted by the script that meets
+//     it, which fails that call, so the next finds the state healed.
+//
+// go-redis prints its own lines (a failed dial, every time) on stderr, through
+// one logger for the whole process. A State never replaces it; a program
+// that wants them in its own log calls redis.SetLogger([Logger](l)), which
+// puts a State's lines at Debug (its errors already reach the Limiter's
+// log), or silences go-redis with its logging.Disable.
 package redisstate

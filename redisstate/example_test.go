@@ -23,8 +23,8 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	// ContextTimeoutEnabled lets the Limiter's short timeout on each call
-	// cut a hung connection.
-	rc := redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR"), ContextTimeoutEnabled: true})
+	// cut a hung connection; NewClient bounds what the client reads.
+	rc := redisstate.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR"), ContextTimeoutEnabled: true})
 	defer rc.Close()
 
 	const model = "gemini-2.5-flash"

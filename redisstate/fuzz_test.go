@@ -19,6 +19,8 @@ func FuzzParseReply(f *testing.F) {
 	f.Add(uint8(1), int64(1), int64(0), int64(1), uint8(3))
 	f.Add(uint8(1), int64(2), int64(0), int64(1), uint8(4))
 	f.Add(uint8(2), int64(1<<62), int64(0), int64(0), uint8(1))
+	f.Add(uint8(0), int64(86400000001), int64(0), int64(0), uint8(0))
+	f.Add(uint8(0), int64(9223372036854776), int64(0), int64(0), uint8(2))
 	f.Fuzz(func(t *testing.T, shape uint8, a, b, c int64, n uint8) {
 		var v any
 		switch shape % 5 {
@@ -34,7 +36,8 @@ func FuzzParseReply(f *testing.F) {
 		case 4:
 			v = nil
 		}
-		if w, err := parseWait(v); err == nil && (w < 0 || w > maxWait) {
+		bound := []time.Duration{maxWait, 48 * time.Hour, time.Duration(1<<63 - 1)}[n%3]
+		if w, err := parseWait(v, bound); err == nil && (w < 0 || w > bound) {
 			t.Fatalf("parseWait(%#v) = %v, out of range", v, w)
 		}
 		if fired, err := parseCooldowns(v); err == nil {

@@ -46,11 +46,11 @@ func redisAddr(tb testing.TB) string {
 	return ""
 }
 
-// newClient returns a client of addr that honours contexts, closed when the
-// test ends.
+// newClient returns a client of addr as the package doc advises, bounded
+// and honouring contexts, closed when the test ends.
 func newClient(tb testing.TB, addr string) *redis.Client {
 	tb.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	c := NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 	tb.Cleanup(func() { c.Close() })
 	return c
 }

@@ -7,18 +7,31 @@ import (
 	"github.com/llmlimit/llmlimit"
 )
 
-// maxWait bounds a wait read from Redis: more than this is a corrupt key,
-// not a quota, and must not overflow a Duration.
-const maxWait = 366 * 24 * time.Hour
+// maxWait is the longest wait a State writes: the longest cooldown a
+// Limiter accepts, and its bound on server hints; Record clips what it
+// writes to it. A longer wait read from Redis is a corrupt key (or a
+// server that doesn't run the scripts), not a quota: the Limiter must then
+// limit locally rather than park its callers for a year.
+const maxWait = 24 * time.Hour
 
-// parseWait reads the admit script's reply: a wait in microseconds.
-func parseWait(v any) (time.Duration, error) {
+// waitBound is the longest wait an Admit given rate can legitimately
+// return: pacing to a rate may wait out a period longer than maxWait.
+func waitBound(rate llmlimit.Rate) time.Duration { return max(maxWait, rate.Per) }
+
+// parseWait reads the admit script's reply: a wait in microseconds, at
+// most bound.
+func parseWait(v any, bound time.Duration) (time.Duration, error) {
 	n, ok := v.(int64)
 	if !ok {
 		return 0, fmt.Errorf("unexpected reply %T", v)
 	}
-	if n < 0 || n > int64(maxWait/time.Microsecond) {
+	if n < 0 || n > micros(bound) {
 		return 0, fmt.Errorf("wait of %d µs out of range", n)
+	}
+	if n > int64(bound/time.Microsecond) {
+		// The last microsecond of a bound that is not a whole number of
+		// them, which may be the largest Duration.
+		return bound, nil
 	}
 	return time.Duration(n) * time.Microsecond, nil
 }

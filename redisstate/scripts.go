@@ -7,34 +7,78 @@ import "github.com/redis/go-redis/v9"
 //
 // Numbers are written with str: Lua's own conversion keeps 14 significant
 // digits, and a time in microseconds has 16.
+//
+// A key that holds what no script writes (another type, a number that is
+// not finite or not whole, a time too far ahead) is corrupt: a script
+// deletes it and fails, so that this call is answered locally and the next
+// finds the state healed rather than failing, or waiting, until the key
+// expires, which it may never do. Lua reads "inf" and "nan" as numbers,
+// and Redis turns them into -2^63 when a script returns them.
 const luaCommon = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function str(x) return string.format('%.0f', x) end
+
+local function corrupt(key, what)
+	redis.call('DEL', key)
+	return redis.error_reply('ERR corrupt ' .. what .. ' in ' .. key .. ', deleted')
+end
+-- read runs a read of a key; it returns nil when the key holds another
+-- type (an absent key or field reads as false).
+local function read(...)
+	local r = redis.pcall(...)
+	if type(r) == 'table' and r.err then return nil end
+	return r
+end
+-- num is a stored integer, as str writes them: nil when absent, false when
+-- anything else.
+local function num(s)
+	if not s then return nil end
+	if type(s) == 'string' and #s <= 18 and string.match(s, '^%-?%d+$') then return tonumber(s) end
+	return false
+end
+-- window reads the learned window: limit, length, end and used, or nil
+-- when the key is corrupt.
+local function window(key)
+	local w = read('HMGET', key, 'limit', 'window', 'end', 'used')
+	if not w then return nil end
+	local v = {}
+	for i = 1, 4 do
+		local x = num(w[i])
+		if x == false then return nil end
+		v[i] = x or 0
+	end
+	return v
+end
 `
 
 // admitScript is [State.Admit]. KEYS: gate, window, log. ARGV: requests,
-// per (µs), idle TTL (ms), minimum window (µs). It returns the wait in µs,
-// or 0 after counting the start.
+// per (µs), idle TTL (ms), minimum window (µs), the longest legitimate
+// wait (µs). It returns the wait in µs, or 0 after counting the start.
 var admitScript = redis.NewScript(luaCommon + `
-local n, per, idle, minWindow = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local n, per, idle, minWindow, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local wait = 0
-local gate = tonumber(redis.call('GET', KEYS[1]))
+local g = read('GET', KEYS[1])
+local gate = num(g)
+if g == nil or gate == false or (gate and gate - now > maxWait) then return corrupt(KEYS[1], 'gate') end
 if gate and gate > now then wait = gate - now end
 
 if n > 0 then
 	-- Starts at least per ago no longer hold anything back.
-	redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', str(now - per))
+	if not read('ZREMRANGEBYSCORE', KEYS[3], '-inf', str(now - per)) then return corrupt(KEYS[3], 'log') end
 	local count = redis.call('ZCARD', KEYS[3])
 	if count >= n then
 		local nth = redis.call('ZRANGE', KEYS[3], count - n, count - n, 'WITHSCORES')
-		wait = math.max(wait, tonumber(nth[2]) + per - now)
+		local w = num(nth[2])
+		if not w or w + per - now > maxWait then return corrupt(KEYS[3], 'log') end
+		wait = math.max(wait, w + per - now)
 	end
 end
 
-local w = redis.call('HMGET', KEYS[2], 'limit', 'window', 'end', 'used')
-local limit, wlen, wend, used = tonumber(w[1]) or 0, tonumber(w[2]) or 0, tonumber(w[3]) or 0, tonumber(w[4]) or 0
+local w = window(KEYS[2])
+if not w then return corrupt(KEYS[2], 'window') end
+local limit, wlen, wend, used = w[1], w[2], w[3], w[4]
 if limit > 0 and now >= wend then
 	if wlen < minWindow then
 		redis.call('DEL', KEYS[2])
@@ -46,7 +90,10 @@ if limit > 0 and now >= wend then
 		redis.call('PEXPIRE', KEYS[2], idle)
 	end
 end
-if limit > 0 and used >= limit then wait = math.max(wait, wend - now) end
+if limit > 0 and used >= limit then
+	if wend - now > maxWait then return corrupt(KEYS[2], 'window') end
+	wait = math.max(wait, wend - now)
+end
 if wait > 0 then return wait end
 
 if n > 0 then
@@ -76,9 +123,17 @@ return 0
 var recordScript = redis.NewScript(luaCommon + `
 local idle = ARGV[12]
 
+local g = read('GET', KEYS[1])
+local gate = num(g)
+if g == nil or gate == false then return corrupt(KEYS[1], 'gate') end
+local c = read('HMGET', KEYS[2], 'successes', 'ratelimits')
+if not c or num(c[1]) == false or num(c[2]) == false then return corrupt(KEYS[2], 'counters') end
+if not window(KEYS[3]) then return corrupt(KEYS[3], 'window') end
+
 local function extend(untilT)
-	local gate = tonumber(redis.call('GET', KEYS[1])) or 0
+	gate = gate or 0
 	if untilT > gate then
+		gate = untilT
 		redis.call('SET', KEYS[1], str(untilT), 'PXAT', str(math.floor(untilT / 1000) + 1000))
 		return true
 	end

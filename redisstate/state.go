@@ -51,7 +51,9 @@ var _ llmlimit.State = (*State)(nil)
 // provider, model and API key. An empty key is "default".
 //
 // The client should have ContextTimeoutEnabled set, so that the Limiter's
-// short timeout on each call cuts a hung connection; see the package doc.
+// short timeout on each call cuts a hung connection, and should come from
+// [NewClient], so that a hostile reply can't make it allocate what it
+// announces; see the package doc.
 func New(c redis.UniversalClient, key string) *State {
 	if key == "" {
 		key = "default"
@@ -73,16 +75,16 @@ func (s *State) Prefix() string { return s.prefix }
 // Admit implements [llmlimit.State]: it returns 0 and counts the start, or
 // how long to wait for the gate or the quota, counting nothing.
 func (s *State) Admit(ctx context.Context, rate llmlimit.Rate) (time.Duration, error) {
-	requests, per := max(rate.Requests, 0), micros(rate.Per)
+	requests, per, bound := max(rate.Requests, 0), micros(rate.Per), waitBound(rate)
 	s.rateKnown.Store(requests > 0)
 	keys := []string{s.prefix + "gate", s.prefix + "window", s.logKey(requests, per)}
 	var wait time.Duration
 	err := s.guard(ctx, func(ctx context.Context) error {
-		v, err := admitScript.Run(ctx, s.c, keys, requests, per, idleTTL.Milliseconds(), micros(minWindow)).Result()
+		v, err := admitScript.Run(ctx, s.c, keys, requests, per, idleTTL.Milliseconds(), micros(minWindow), micros(bound)).Result()
 		if err != nil {
 			return err
 		}
-		wait, err = parseWait(v)
+		wait, err = parseWait(v, bound)
 		return err
 	})
 	if err != nil {
@@ -104,14 +106,17 @@ func (s *State) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldo
 	default:
 		return llmlimit.Cooldowns{}, nil
 	}
+	// Nothing written lies more than maxWait ahead, so that Admit can tell
+	// a longer wait for corruption; a Limiter's settings and hints are
+	// within it already.
 	hasRL, limit, remaining, reset, window := "0", 0, 0, int64(0), int64(0)
 	if rl := o.RateLimit; rl != nil {
-		hasRL, limit, remaining, reset, window = "1", rl.Limit, rl.Remaining, micros(rl.Reset), micros(rl.Window)
+		hasRL, limit, remaining, reset, window = "1", rl.Limit, rl.Remaining, clip(rl.Reset), clip(rl.Window)
 	}
 	r := o.Rules
 	keys := []string{s.prefix + "gate", s.prefix + "counters", s.prefix + "window"}
-	args := []any{kind, hasRL, limit, remaining, reset, window, micros(o.RetryAfter),
-		r.SuccessesPerCooldown, micros(r.SuccessCooldown), r.RateLimitsPerCooldown, micros(r.RateLimitCooldown),
+	args := []any{kind, hasRL, limit, remaining, reset, window, clip(o.RetryAfter),
+		r.SuccessesPerCooldown, clip(r.SuccessCooldown), r.RateLimitsPerCooldown, clip(r.RateLimitCooldown),
 		idleTTL.Milliseconds(), flag(s.rateKnown.Load())}
 	var fired llmlimit.Cooldowns
 	err := s.guard(ctx, func(ctx context.Context) error {
@@ -150,6 +155,7 @@ func (s *State) logKey(requests int, per int64) string {
 // that doesn't would hold the caller for its ReadTimeout (5 s by default)
 // when Redis hangs, so f then runs in a goroutine the caller stops waiting
 // for when ctx is done; the goroutine ends at the client's own timeout.
+// On both paths a panic in the client is f's error (see safely).
 //
 // Rejected: setting deadlines through a Hook. go-redis takes the socket
 // deadline from the client's options, not from anything a hook can change.
@@ -157,17 +163,38 @@ func (s *State) guard(ctx context.Context, f func(context.Context) error) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	ctx = context.WithValue(ctx, callKey{}, s.prefix)
 	if s.ctxAware {
-		return f(ctx)
+		return safely(ctx, f)
 	}
 	done := make(chan error, 1)
-	go func() { done <- f(context.WithoutCancel(ctx)) }()
+	go func() { done <- safely(context.WithoutCancel(ctx), f) }()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// safely runs f and returns a panic in it as its error. go-redis panics
+// on some replies a broken or hostile server can send (a length near 2^63
+// fails its makeslice); on the caller's goroutine that would unwind through
+// the Limiter, and on guard's it would end the process. A panic while it
+// reads a reply, as that one, is one go-redis has already cleaned up
+// after: it removes the connection from its pool before panicking again,
+// so the next call dials afresh.
+func safely(ctx context.Context, f func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if e, ok := v.(error); ok {
+				err = fmt.Errorf("redis client panicked: %w", e)
+			} else {
+				err = fmt.Errorf("redis client panicked: %v", v)
+			}
+		}
+	}()
+	return f(ctx)
 }
 
 // honoursContext reports whether c ends commands when their context is done.
@@ -189,8 +216,15 @@ func micros(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Microsecond - 1) / time.Microsecond)
+	us := int64(d / time.Microsecond)
+	if d%time.Microsecond != 0 {
+		us++
+	}
+	return us
 }
+
+// clip is micros of d, at most maxWait.
+func clip(d time.Duration) int64 { return micros(min(d, maxWait)) }
 
 func flag(b bool) string {
 	if b {
