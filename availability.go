@@ -9,14 +9,18 @@ type Availability struct {
 	// its cooldown gate or its quota opens, or 0 when neither is known to
 	// be closed.
 	Wait time.Duration
-	// Limit is the number of calls its quota allows per Window, configured
-	// ([WithRequestRate]) or learned from the server; 0 when none is known.
+	// Limit is the number of calls its request quota allows per Window,
+	// told ([WithRequestsPerMinute], [WithQuota]) or learned from the
+	// server; 0 when none is known.
 	Limit int
 	// Window is the quota's window, or 0 when none is known.
 	Window time.Duration
 	// MaxWait is the longest a call waits for the provider before failing
 	// with [ErrCooldown] ([WithMaxWait]); 0 means no limit.
 	MaxWait time.Duration
+	// Binding is the unit of the quota that last held a call back: which
+	// of the provider's quotas is the one that runs out.
+	Binding Unit
 }
 
 // AvailabilityReporter is implemented by providers that know when they can
@@ -32,11 +36,14 @@ type AvailabilityReporter interface {
 func (l *Limiter) Availability() Availability {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a := Availability{Wait: max(0, time.Until(l.openAt)), MaxWait: l.cfg.maxWait}
-	switch {
-	case l.cfg.rate.Requests > 0:
-		a.Limit, a.Window = l.cfg.rate.Requests, l.cfg.rate.Per
-	case l.learned.Limit > 0 && l.learned.Window > 0:
+	a := Availability{Wait: max(0, time.Until(l.openAt)), MaxWait: l.cfg.maxWait, Binding: l.holdUnit}
+	for _, q := range l.cfg.quotas {
+		if q.Unit == UnitRequests {
+			a.Limit, a.Window = q.Limit, q.Window
+			return a
+		}
+	}
+	if l.learned.Limit > 0 && l.learned.Window > 0 {
 		a.Limit, a.Window = l.learned.Limit, l.learned.Window
 	}
 	return a

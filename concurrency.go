@@ -90,7 +90,10 @@ type Limiter struct {
 	budget         retryBudget
 	sharedDownAt   time.Time // when the shared state last failed; zero when healthy
 	openAt         time.Time // when the gate or the quota is known to open next
+	openReason     string    // "gate" or "quota": what closes it until openAt
 	learned        Quota     // the last request quota a server reported
+	holdUnit       Unit      // the unit of the quota that last held a start
+	tokens         tokenEstimate
 	stats          Stats
 }
 
@@ -123,7 +126,8 @@ func New(p Provider, opts ...Option) (*Limiter, error) {
 	if cfg.rand == nil {
 		cfg.rand = rand.Float64
 	}
-	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, local: new(MemoryState), shared: cfg.state, budget: newRetryBudget()}
+	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, local: new(MemoryState), shared: cfg.state,
+		budget: newRetryBudget(), openReason: "gate"}
 	l.log = cfg.logger.With("provider", p.Name())
 	return l, nil
 }
@@ -152,7 +156,7 @@ func (l *Limiter) GenerateWait(ctx context.Context, req *Request, maxWait time.D
 }
 
 func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Duration) (*Response, error) {
-	c := callBudget{ctx: ctx, maxWait: maxWait}
+	c := callBudget{ctx: ctx, maxWait: maxWait, cost: l.estimate(req)}
 	for attempt := 0; ; attempt++ {
 		if err := c.wait(func() error { return l.acquire(&c) }); err != nil {
 			return nil, err
@@ -164,7 +168,7 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 			return nil, err
 		}
 		l.countStart(attempt)
-		resp, r := l.attempt(ctx, req)
+		resp, r := l.attempt(ctx, req, c.cost)
 		if r.err == nil {
 			if resp.Provider == "" {
 				resp.Provider = l.p.Name()
@@ -198,11 +202,11 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 // attempt sends req once in the slot acquire took and applies the outcome.
 // The slot is given back however the attempt ends, after the outcome is
 // recorded, so the next start sees what this one taught.
-func (l *Limiter) attempt(ctx context.Context, req *Request) (*Response, result) {
+func (l *Limiter) attempt(ctx context.Context, req *Request, cost Cost) (*Response, result) {
 	defer l.releaseSlot()
 	begin := time.Now()
 	resp, err := l.send(ctx, req)
-	return resp, l.finish(ctx, resp, err, time.Since(begin))
+	return resp, l.finish(ctx, req, resp, err, cost, time.Since(begin))
 }
 
 // send calls the provider; a panic or a reply of (nil, nil) becomes an
@@ -228,6 +232,7 @@ type callBudget struct {
 	maxWait time.Duration
 	waited  time.Duration // spent waiting so far
 	last    error         // the last attempt's failure, the cause of a wait
+	cost    Cost          // the tokens each attempt reserves
 }
 
 // budget returns how long the call may still wait at now, and whether that

@@ -86,7 +86,7 @@ func TestResetZeroesCounters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs bytes.Buffer
 		p := &stubProvider{}
-		l := newTestLimiter(t, p, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		l := newTestLimiter(t, p, WithSuccessCooldownAlways(true), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 		for i := 0; i < 11; i++ {
 			call(t, l)
 		}
@@ -152,7 +152,7 @@ func TestNewValidates(t *testing.T) {
 		{WithBackoff(2*time.Second, time.Second), "backoff max 1s"},
 		{WithJitter(7), "jitter 7"},
 		{WithMaxWait(-1), "max wait -1ns"},
-		{WithRequestsPerMinute(-5), "requests per minute -5"},
+		{WithRequestsPerMinute(-5), "requests per 1m0s: -5"},
 	}
 	for _, tt := range tests {
 		_, err := New(&stubProvider{}, tt.opt)

@@ -11,14 +11,14 @@ import (
 func TestSuccessCooldownPausesEveryCaller(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &stubProvider{}
-		l := newTestLimiter(t, p)
+		l := newTestLimiter(t, p, WithSuccessCooldownAlways(true))
 		start := time.Now()
 		for i := 0; i < 12; i++ {
 			if err := call(t, l); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if got := l.local.PausedUntil().Sub(start); got != 5*time.Second {
+		if got := pausedUntil(l).Sub(start); got != 5*time.Second {
 			t.Fatalf("gate after 12 successes: %v ahead, want 5s", got)
 		}
 		if ok := runCallers(t, l, 3); ok != 3 {
@@ -60,7 +60,7 @@ func TestRateLimitCooldown(t *testing.T) {
 				for range tt.outcomes {
 					call(t, l)
 				}
-				got := l.local.PausedUntil().Sub(start)
+				got := pausedUntil(l).Sub(start)
 				if tt.wantGate == 0 && got > 0 || tt.wantGate > 0 && got != tt.wantGate {
 					t.Fatalf("gate %v ahead, want %v", got, tt.wantGate)
 				}
@@ -165,4 +165,11 @@ func TestMaxWait(t *testing.T) {
 			}
 		})
 	})
+}
+
+// pausedUntil is when l's private gate opens.
+func pausedUntil(l *Limiter) time.Time {
+	l.local.mu.Lock()
+	defer l.local.mu.Unlock()
+	return l.local.pausedUntil
 }

@@ -20,9 +20,10 @@ func TestOptionsFromLookup(t *testing.T) {
 		cacheEnabled                                      bool
 		successes, rateLimits, maxRetries                 int
 		successPause, rateLimitPause, maxWait             time.Duration
-		rate                                              Rate
+		rpm, tpm                                          int
+		always                                            bool
 	}
-	def := settings{3, 6, 5, 1000, true, 12, 3, 3, 5 * time.Second, 10 * time.Second, 0, Rate{}}
+	def := settings{3, 6, 5, 1000, true, 12, 3, 3, 5 * time.Second, 10 * time.Second, 0, 0, 0, false}
 	with := func(f func(*settings)) settings { s := def; f(&s); return s }
 	tests := []struct {
 		name   string
@@ -45,7 +46,9 @@ func TestOptionsFromLookup(t *testing.T) {
 			"TAG_SPACE_MAX_RETRIES":              "1",
 			"TAG_SPACE_MAX_WAIT":                 "30s",
 			"TAG_SPACE_REQUESTS_PER_MINUTE":      "15",
-		}, settings{2, 4, 7, 50, false, 0, 5, 1, 2 * time.Second, time.Minute, 30 * time.Second, Rate{15, time.Minute}}},
+			"TAG_SPACE_TOKENS_PER_MINUTE":        "250000",
+			"TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS":  "true",
+		}, settings{2, 4, 7, 50, false, 0, 5, 1, 2 * time.Second, time.Minute, 30 * time.Second, 15, 250000, true}},
 		{"spaces around values", nil, map[string]string{"TAG_SPACE_BATCH_SIZE": " 8 ", "TAG_SPACE_MAX_WAIT": " 1.5 "},
 			with(func(s *settings) { s.batchSize, s.maxWait = 8, 1500*time.Millisecond })},
 		{"success pause alone keeps the default count", nil, map[string]string{"TAG_SPACE_SUCCESS_COOLDOWN": "1s"},
@@ -72,7 +75,8 @@ func TestOptionsFromLookup(t *testing.T) {
 			c := newConfig(append(tt.before, opts...))
 			got := settings{c.concurrency, c.maxConcurrency, c.batchSize, c.cacheSize, c.cacheEnabled,
 				c.successesPerCooldown, c.rateLimitsPerCooldown, c.maxRetries,
-				c.successCooldown, c.rateLimitCooldown, c.maxWait, c.rate}
+				c.successCooldown, c.rateLimitCooldown, c.maxWait,
+				toldLimit(c, UnitRequests, time.Minute), toldLimit(c, UnitInputTokens, time.Minute), c.successAlways}
 			if got != tt.want {
 				t.Errorf("settings:\n got %+v\nwant %+v", got, tt.want)
 			}
@@ -178,4 +182,14 @@ func FuzzOptionsFromLookup(f *testing.F) {
 			t.Fatalf("%s=%q accepted, but NewTagSpace refuses it: %v", name, value, err)
 		}
 	})
+}
+
+// toldLimit is the limit of the told quota of unit u per window, or 0.
+func toldLimit(c config, u Unit, window time.Duration) int {
+	for _, q := range c.quotas {
+		if q.Unit == u && q.Window == window {
+			return q.Limit
+		}
+	}
+	return 0
 }

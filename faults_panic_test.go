@@ -113,11 +113,11 @@ type panicState struct {
 	on atomic.Bool
 }
 
-func (s *panicState) Admit(ctx context.Context, r Rate) (time.Duration, error) {
+func (s *panicState) Admit(ctx context.Context, a Admission) (Hold, error) {
 	if s.on.Load() {
 		panic("admit")
 	}
-	return s.MemoryState.Admit(ctx, r)
+	return s.MemoryState.Admit(ctx, a)
 }
 
 func (s *panicState) Record(ctx context.Context, o Outcome) (Cooldowns, error) {

@@ -20,9 +20,9 @@ type countingState struct {
 	admits atomic.Int64
 }
 
-func (s *countingState) Admit(ctx context.Context, r llmlimit.Rate) (time.Duration, error) {
+func (s *countingState) Admit(ctx context.Context, a llmlimit.Admission) (llmlimit.Hold, error) {
 	s.admits.Add(1)
-	return s.MemoryState.Admit(ctx, r)
+	return s.MemoryState.Admit(ctx, a)
 }
 
 // instant replies at once.
@@ -39,7 +39,7 @@ func (instant) Generate(context.Context, *llmlimit.Request) (*llmlimit.Response,
 func flood(t testing.TB, n, perWindow int, window time.Duration) float64 {
 	s := &countingState{}
 	l, err := llmlimit.New(instant{}, llmlimit.WithState(s), llmlimit.WithSuccessCooldown(0, 0),
-		llmlimit.WithRequestRate(llmlimit.Rate{Requests: perWindow, Per: window}))
+		llmlimit.WithQuota(llmlimit.Quota{Unit: llmlimit.UnitRequests, Limit: perWindow, Window: window}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,8 @@ const (
 	maxConcurrencySetting = 1024
 	maxBatchSize          = 1000
 	maxCacheSize          = 10_000_000
-	maxCount              = 1_000_000 // cooldown counts, requests per minute
+	maxCount              = 1_000_000     // cooldown counts
+	maxQuota              = 1_000_000_000 // units of a told quota
 	maxRetriesSetting     = 100
 	maxDuration           = 24 * time.Hour
 	maxItemBytesSetting   = 64 << 20
@@ -71,7 +72,8 @@ type config struct {
 	maxDelay              time.Duration
 	jitter                Jitter
 	maxWait               time.Duration
-	rate                  Rate
+	quotas                []Quota // told, at most one per unit
+	successAlways         bool
 	state                 State
 	stateTimeout          time.Duration
 
@@ -178,12 +180,26 @@ func (c *config) validateLimiter() error {
 		return fmt.Errorf("llmlimit: jitter %d: unknown", c.jitter)
 	case c.maxWait < 0:
 		return fmt.Errorf("llmlimit: max wait %s: must not be negative", c.maxWait)
-	case c.rate.Requests < 0:
-		return fmt.Errorf("llmlimit: requests per minute %d: must not be negative", c.rate.Requests)
-	case c.rate.Requests > 0 && c.rate.Per <= 0:
-		return fmt.Errorf("llmlimit: request rate per %s: must be positive", c.rate.Per)
-	case c.rate.Requests > maxCount:
-		return fmt.Errorf("llmlimit: request rate %d: more than %d", c.rate.Requests, maxCount)
+	}
+	for _, q := range c.quotas {
+		if err := checkQuota(q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkQuota checks a told quota.
+func checkQuota(q Quota) error {
+	switch {
+	case int(q.Unit) >= units:
+		return fmt.Errorf("llmlimit: quota of unit %d: unknown unit", q.Unit)
+	case q.Limit < 0:
+		return fmt.Errorf("llmlimit: %s per %s: %d must not be negative", q.Unit, q.Window, q.Limit)
+	case q.Limit > maxQuota:
+		return fmt.Errorf("llmlimit: %s per %s: %d is more than %d", q.Unit, q.Window, q.Limit, maxQuota)
+	case q.Limit > 0 && (q.Window < minWindow || q.Window > maxDuration):
+		return fmt.Errorf("llmlimit: %s quota window %s: must be between %s and %s", q.Unit, q.Window, minWindow, maxDuration)
 	}
 	return nil
 }
@@ -235,20 +251,48 @@ func WithJitter(j Jitter) Option { return func(c *config) { c.jitter = j } }
 func WithMaxWait(d time.Duration) Option { return func(c *config) { c.maxWait = d } }
 
 // WithRequestsPerMinute paces the starts of calls to a known quota of n
-// requests per minute (TAG_SPACE_REQUESTS_PER_MINUTE). 0, the default, learns
-// the quota from the server's replies instead.
-func WithRequestsPerMinute(n int) Option { return WithRequestRate(Rate{Requests: n, Per: time.Minute}) }
-
-// WithRequestRate paces the starts of calls to a known quota of r.Requests
-// per r.Per, for quotas counted over other windows than a minute. The zero
-// Rate turns pacing to a known quota off.
-func WithRequestRate(r Rate) Option { return func(c *config) { c.rate = r } }
-
-// Rate is a request quota: Requests per Per.
-type Rate struct {
-	Requests int
-	Per      time.Duration
+// requests per minute (TAG_SPACE_REQUESTS_PER_MINUTE); it is WithQuota of
+// a [UnitRequests] quota. 0, the default, learns the quota from the
+// server's replies instead.
+func WithRequestsPerMinute(n int) Option {
+	return WithQuota(Quota{Unit: UnitRequests, Limit: n, Window: time.Minute})
 }
+
+// WithTokensPerMinute paces the starts of calls to a known quota of n
+// prompt tokens per minute (TAG_SPACE_TOKENS_PER_MINUTE), as Gemini's
+// input-token quotas count; it is WithQuota of a [UnitInputTokens] quota.
+// 0, the default, learns token quotas from the server's replies instead.
+func WithTokensPerMinute(n int) Option {
+	return WithQuota(Quota{Unit: UnitInputTokens, Limit: n, Window: time.Minute})
+}
+
+// WithQuota paces the starts of calls to a known quota: at most q.Limit
+// units of q.Unit started in any q.Window (see [Limiter]). A Limiter keeps
+// one told quota per unit; a later WithQuota of the same unit replaces it,
+// and one with Limit 0 removes it. Only Unit, Limit and Window are read.
+// Quotas the server reports are learned besides, whatever is told.
+func WithQuota(q Quota) Option {
+	return func(c *config) {
+		q = Quota{Unit: q.Unit, Limit: q.Limit, Window: q.Window}
+		kept := c.quotas[:0:0]
+		for _, k := range c.quotas {
+			if k.Unit != q.Unit {
+				kept = append(kept, k)
+			}
+		}
+		if q.Limit != 0 {
+			kept = append(kept, q)
+		}
+		c.quotas = kept
+	}
+}
+
+// WithSuccessCooldownAlways makes the success cooldown ([WithSuccessCooldown])
+// pause every caller after every Nth success whatever the Limiter knows, as
+// the Python patch this library grew from did
+// (TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS). By default it is adaptive: it counts
+// only while 429s the Limiter can't explain arrive (see [CooldownRules]).
+func WithSuccessCooldownAlways(on bool) Option { return func(c *config) { c.successAlways = on } }
 
 // WithState makes the Limiter keep its cooldown gate, cooldown counters and
 // quota pacing in s, shared with every other Limiter given the same s (for

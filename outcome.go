@@ -27,20 +27,30 @@ type result struct {
 // finish applies an attempt's outcome to the counters, the slot limit and
 // the state, in three steps: classify without the lock, count under it,
 // then tell the state, whose reply moves the gate.
-func (l *Limiter) finish(ctx context.Context, resp *Response, err error, took time.Duration) result {
+func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err error, cost Cost, took time.Duration) result {
 	r, pe := l.classify(ctx, err)
 	var reply replyFacts
-	if err == nil {
-		reply = factsOf(resp, l.cfg.maxDelay)
-	} else if pe != nil {
-		reply.quota = boundQuota(requestQuota(pe.Quotas), l.cfg.maxDelay)
+	switch {
+	case err == nil:
+		reply = l.factsOf(req, resp)
+	case pe != nil:
+		reply.quotas = boundQuotas(pe.Quotas, l.cfg.maxDelay)
 		reply.reported = len(pe.Quotas) > 0
+		// A refused or failed request the server answered used no quota;
+		// one it never answered may have.
+		reply.used = cost
+		if pe.StatusCode != 0 {
+			reply.used = Cost{}
+		}
+	default:
+		reply.used = cost
 	}
-	o, limit := l.count(&r, pe, reply, took)
+	o, limit := l.count(&r, reply, took)
 	if limit > 0 {
 		l.log.Debug("concurrency", "limit", limit)
 	}
-	if o.Success || o.RateLimited {
+	o.Reserved, o.Used = cost, reply.used
+	if o.Success || o.RateLimited || o.Used != o.Reserved {
 		l.cooldowns(l.record(ctx, o), o)
 	}
 	return r
@@ -50,15 +60,19 @@ func (l *Limiter) finish(ctx context.Context, resp *Response, err error, took ti
 // before the lock is taken.
 type replyFacts struct {
 	input, output int
-	quota         *Quota // the request quota, bounded; nil when none
-	reported      bool   // the reply reported any quota
+	quotas        []Quota // their resets bounded
+	reported      bool    // the reply reported any quota
+	used          Cost    // what the server counted
 }
 
-func factsOf(resp *Response, backoffCap time.Duration) replyFacts {
+func (l *Limiter) factsOf(req *Request, resp *Response) replyFacts {
+	in, out := resp.Usage.InputTokens, resp.Usage.OutputTokens
+	l.calibrate(req, in, out)
 	return replyFacts{
-		input: resp.Usage.InputTokens, output: resp.Usage.OutputTokens,
-		quota:    boundQuota(requestQuota(resp.Quotas), backoffCap),
+		input: in, output: out,
+		quotas:   boundQuotas(resp.Quotas, l.cfg.maxDelay),
 		reported: len(resp.Quotas) > 0,
+		used:     Cost{InputTokens: in, Tokens: in + out},
 	}
 }
 
@@ -87,24 +101,24 @@ func (l *Limiter) classify(ctx context.Context, err error) (result, *ProviderErr
 // count applies r to the counters, the slot limit, the retry budget and
 // the exhausted-quota state. It returns what the state must record, and the
 // new slot limit when it changed.
-func (l *Limiter) count(r *result, pe *ProviderError, reply replyFacts, took time.Duration) (Outcome, int) {
+func (l *Limiter) count(r *result, reply replyFacts, took time.Duration) (Outcome, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	o, limit := Outcome{Rules: l.rules()}, l.limit
+	o, limit := Outcome{Rules: l.rules(), Quotas: reply.quotas}, l.limit
 	if r.kind != KindCanceled {
 		l.observeLatencyLocked(took)
 	}
-	if reply.quota != nil && reply.quota.Limit > 0 && reply.quota.Window > 0 {
-		l.learned = *reply.quota
+	if q := requestQuota(reply.quotas); q != nil && q.Limit > 0 && q.Window > 0 && q.Window < day {
+		l.learned = *q
 	}
 	switch {
 	case r.err == nil:
-		o.Success, o.RateLimit = true, reply.quota
+		o.Success = true
 		l.onSuccessLocked(reply)
 	case r.kind == KindCanceled:
 		l.stats.Canceled++
 	case r.kind == KindRateLimited:
-		o.RateLimited, o.RetryAfter, o.RateLimit = true, r.hint, reply.quota
+		o.RateLimited, o.RetryAfter = true, r.hint
 		l.onRateLimitLocked(reply)
 	case r.kind == KindTransient:
 		l.stats.Transient++
@@ -112,7 +126,7 @@ func (l *Limiter) count(r *result, pe *ProviderError, reply replyFacts, took tim
 		r.throttled = !l.budget.allow()
 	case r.kind == KindQuotaExhausted:
 		l.stats.QuotaExhausted++
-		l.exhaustLocked(time.Now().Add(exhaustedFor(r.hint, pe)), r.err)
+		l.exhaustLocked(time.Now().Add(exhaustedFor(r.hint, reply.quotas)), r.err)
 	case r.kind == KindTooLarge:
 		l.stats.TooLarge++
 	default:
@@ -195,6 +209,7 @@ func (l *Limiter) cooldowns(fired Cooldowns, o Outcome) {
 	l.stats.Cooldowns.Successes += fired.Successes
 	l.stats.Cooldowns.RateLimit += fired.RateLimit
 	l.stats.Cooldowns.ServerHint += fired.ServerHint
+	l.openReason = "gate"
 	l.closeUntilLocked(until)
 	l.mu.Unlock()
 	if fired.Successes > 0 {
@@ -212,6 +227,7 @@ func (l *Limiter) rules() CooldownRules {
 	return CooldownRules{
 		SuccessesPerCooldown:  l.cfg.successesPerCooldown,
 		SuccessCooldown:       l.cfg.successCooldown,
+		SuccessCooldownAlways: l.cfg.successAlways,
 		RateLimitsPerCooldown: l.cfg.rateLimitsPerCooldown,
 		RateLimitCooldown:     l.cfg.rateLimitCooldown,
 	}
@@ -249,32 +265,32 @@ func windowBound(w time.Duration) time.Duration {
 	return 2 * w
 }
 
-// boundQuota returns a copy of q whose Reset is within what its window
-// allows (backoffCap when its window is unknown; 0 leaves it), or nil.
-func boundQuota(q *Quota, backoffCap time.Duration) *Quota {
-	if q == nil {
+// boundQuotas returns a copy of qs whose resets are within what their
+// windows allow, backoffCap when a window is unknown.
+func boundQuotas(qs []Quota, backoffCap time.Duration) []Quota {
+	if len(qs) == 0 {
 		return nil
 	}
-	c := *q
-	switch {
-	case c.Window > 0:
-		c.Reset = min(c.Reset, windowBound(c.Window))
-	case backoffCap > 0:
-		c.Reset = min(c.Reset, backoffCap)
+	c := make([]Quota, len(qs))
+	for i, q := range qs {
+		if q.Window > 0 {
+			q.Reset = min(q.Reset, windowBound(q.Window))
+		} else {
+			q.Reset = min(q.Reset, backoffCap)
+		}
+		c[i] = q
 	}
-	return &c
+	return c
 }
 
 // exhaustedFor is how long an exhausted quota fails fast: until the later of
 // the hint and the reset of the exceeded per-day quota, or quotaRecheck when
 // the reply says neither.
-func exhaustedFor(hint time.Duration, pe *ProviderError) time.Duration {
+func exhaustedFor(hint time.Duration, quotas []Quota) time.Duration {
 	d := hint
-	if pe != nil {
-		for _, q := range pe.Quotas {
-			if q.Exceeded && q.Window >= day {
-				d = max(d, min(q.Reset, perDayBound))
-			}
+	for _, q := range quotas {
+		if q.Exceeded && q.Window >= day {
+			d = max(d, min(q.Reset, perDayBound))
 		}
 	}
 	if d <= 0 {

@@ -106,7 +106,7 @@ func TestLearnedWindowMakesLongWaitsFailFast(t *testing.T) {
 		srv := &windowServer{limit: 2, window: time.Minute, start: time.Now(), counts: map[int64]int{}}
 		l := newTestLimiter(t, srv, WithMaxWait(10*time.Second), WithMaxRetries(0))
 		l.local.mu.Lock()
-		l.local.quota.learn(time.Now(), &RateLimit{Limit: 2, Remaining: 2, Reset: time.Minute, Window: time.Minute})
+		l.local.learned[UnitRequests].learn(time.Now(), Quota{Limit: 2, Remaining: 2, Reset: time.Minute, Window: time.Minute}, false)
 		l.local.mu.Unlock()
 		call(t, l)
 		call(t, l)
@@ -118,33 +118,33 @@ func TestLearnedWindowMakesLongWaitsFailFast(t *testing.T) {
 	})
 }
 
-func TestQuotaLearn(t *testing.T) {
+func TestLearnedWindow(t *testing.T) {
 	now := time.Now()
-	var q quota
-	q.learn(now, &RateLimit{Limit: 500, Remaining: 499, Reset: 120 * time.Millisecond, Window: time.Minute})
-	if q.wait(now) != 0 || q.used != 1 {
-		t.Fatalf("after remaining 499: wait %v used %d", q.wait(now), q.used)
+	var q learnedQuota
+	q.learn(now, Quota{Limit: 500, Remaining: 499, Reset: 120 * time.Millisecond, Window: time.Minute}, false)
+	if q.wait(now, 1) != 0 || q.used != 1 {
+		t.Fatalf("after remaining 499: wait %v used %d", q.wait(now, 1), q.used)
 	}
 	// An older reply from the same window can't lower the count.
-	q.learn(now.Add(10*time.Millisecond), &RateLimit{Limit: 500, Remaining: 0, Reset: 110 * time.Millisecond, Window: time.Minute})
-	q.learn(now.Add(20*time.Millisecond), &RateLimit{Limit: 500, Remaining: 300, Reset: 100 * time.Millisecond, Window: time.Minute})
-	if got := q.wait(now.Add(20 * time.Millisecond)); got != 100*time.Millisecond {
+	q.learn(now.Add(10*time.Millisecond), Quota{Limit: 500, Remaining: 0, Reset: 110 * time.Millisecond, Window: time.Minute}, false)
+	q.learn(now.Add(20*time.Millisecond), Quota{Limit: 500, Remaining: 300, Reset: 100 * time.Millisecond, Window: time.Minute}, false)
+	if got := q.wait(now.Add(20*time.Millisecond), 1); got != 100*time.Millisecond {
 		t.Fatalf("wait %v, want 100ms to the window's end", got)
 	}
-	if got := q.wait(now.Add(130 * time.Millisecond)); got != 0 || q.used != 0 {
+	if got := q.wait(now.Add(130*time.Millisecond), 1); got != 0 || q.used != 0 {
 		t.Fatalf("next window: wait %v used %d", got, q.used)
 	}
-	for _, rl := range []*RateLimit{nil, {Limit: 0, Reset: time.Second}, {Limit: 5, Reset: 0}} {
-		var q quota
-		q.learn(now, rl)
-		if q.limit != 0 {
-			t.Errorf("learned from %+v", rl)
+	for _, r := range []Quota{{Limit: 0, Reset: time.Second}, {Limit: 5, Reset: 0}} {
+		var q learnedQuota
+		q.learn(now, r, false)
+		if q.known() {
+			t.Errorf("learned from %+v", r)
 		}
 	}
 	// A window too short to roll over is forgotten at its end.
-	q = quota{}
-	q.learn(now, &RateLimit{Limit: 1, Remaining: 0, Reset: time.Second})
-	if q.wait(now) != time.Second || q.wait(now.Add(time.Second)) != 0 || q.limit != 0 {
+	q = learnedQuota{}
+	q.learn(now, Quota{Limit: 1, Remaining: 0, Reset: time.Second}, false)
+	if q.wait(now, 1) != time.Second || q.wait(now.Add(time.Second), 1) != 0 || q.known() {
 		t.Fatalf("unknown-length window not forgotten: %+v", q)
 	}
 }

@@ -29,6 +29,7 @@ func TestReliabilityBadEnv(t *testing.T) {
 		positive = "positive" // an integer setting that must be at least 1
 		duration = "duration"
 		boolean  = "boolean"
+		tokens   = "tokens" // a count of tokens, where a billion is the bound
 	)
 	kinds := map[string]string{
 		"TAG_SPACE_AI_CONCURRENCY": positive, "TAG_SPACE_MAX_AI_CONCURRENCY": positive,
@@ -36,6 +37,7 @@ func TestReliabilityBadEnv(t *testing.T) {
 		"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES": count, "TAG_SPACE_SUCCESS_COOLDOWN": duration,
 		"TAG_SPACE_COOLDOWN_AFTER_429S": count, "TAG_SPACE_RATE_LIMIT_COOLDOWN": duration,
 		"TAG_SPACE_MAX_RETRIES": count, "TAG_SPACE_MAX_WAIT": duration, "TAG_SPACE_REQUESTS_PER_MINUTE": count,
+		"TAG_SPACE_TOKENS_PER_MINUTE": tokens, "TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS": boolean,
 	}
 	if len(kinds) != len(llmlimit.EnvVars) {
 		t.Fatalf("the table covers %d variables, EnvVars lists %d", len(kinds), len(llmlimit.EnvVars))
@@ -45,6 +47,7 @@ func TestReliabilityBadEnv(t *testing.T) {
 		positive: {"abc", "-1", "0", "1.5", "99999999999999999999", "1000000000"},
 		duration: {"abc", "-5s", "5 parsecs", "1e300", "876000h"},
 		boolean:  {"maybe", "2", "yes please"},
+		tokens:   {"abc", "-1", "1.5", "0x10", "99999999999999999999", "1000000001"},
 	}
 	for _, name := range llmlimit.EnvVars {
 		kind, ok := kinds[name]

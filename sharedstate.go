@@ -11,9 +11,10 @@ const (
 	stateRetry = time.Second
 )
 
-// admit asks the state whether an attempt may start now. It fails only
-// when ctx is done or the state panicked.
-func (l *Limiter) admit(ctx context.Context) (wait time.Duration, err error) {
+// admit asks the state whether an attempt of cost may start now. It fails
+// only when ctx is done or the state panicked.
+func (l *Limiter) admit(ctx context.Context, cost Cost) (h Hold, err error) {
+	a := Admission{Quotas: l.cfg.quotas, Cost: cost}
 	if l.shared == nil {
 		// The common case, without a closure.
 		defer func() {
@@ -21,13 +22,13 @@ func (l *Limiter) admit(ctx context.Context) (wait time.Duration, err error) {
 				err = l.panicked("state", v)
 			}
 		}()
-		return l.local.Admit(ctx, l.cfg.rate)
+		return l.local.Admit(ctx, a)
 	}
 	err = l.withState(ctx, func(ctx context.Context, s State) (err error) {
-		wait, err = s.Admit(ctx, l.cfg.rate)
+		h, err = s.Admit(ctx, a)
 		return err
 	})
-	return wait, err
+	return h, err
 }
 
 // record applies an outcome to the state; the caller's cancellation does not

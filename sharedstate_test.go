@@ -33,11 +33,11 @@ func (f *flakyState) fail(ctx context.Context) error {
 	return nil
 }
 
-func (f *flakyState) Admit(ctx context.Context, rate Rate) (time.Duration, error) {
+func (f *flakyState) Admit(ctx context.Context, a Admission) (Hold, error) {
 	if err := f.fail(ctx); err != nil {
-		return 0, err
+		return Hold{}, err
 	}
-	return f.MemoryState.Admit(ctx, rate)
+	return f.MemoryState.Admit(ctx, a)
 }
 
 func (f *flakyState) Record(ctx context.Context, o Outcome) (Cooldowns, error) {
@@ -56,9 +56,9 @@ func (f *flakyState) Reset(ctx context.Context) error {
 
 func TestSharedStateIsShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		shared := NewMemoryState()
-		a := newTestLimiter(t, &stubProvider{}, WithState(shared))
-		b := newTestLimiter(t, &stubProvider{}, WithState(shared))
+		shared := new(MemoryState)
+		a := newTestLimiter(t, &stubProvider{}, WithState(shared), WithSuccessCooldownAlways(true))
+		b := newTestLimiter(t, &stubProvider{}, WithState(shared), WithSuccessCooldownAlways(true))
 		for i := 0; i < 6; i++ {
 			call(t, a)
 			call(t, b)
@@ -79,7 +79,7 @@ func TestSharedStateOutageDegradesToLocal(t *testing.T) {
 				var logs bytes.Buffer
 				shared := &flakyState{}
 				p := &stubProvider{}
-				l := newTestLimiter(t, p, WithState(shared), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+				l := newTestLimiter(t, p, WithState(shared), WithSuccessCooldownAlways(true), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 				if mode == "hung" {
 					shared.hang.Store(true)
 				} else {

@@ -57,16 +57,16 @@ func (l *Limiter) acquire(c *callBudget) error {
 		return err
 	}
 	if fast {
-		pause, err := l.admit(c.ctx)
+		h, err := l.admit(c.ctx, c.cost)
 		if err != nil {
 			l.releaseSlot()
 			return l.admitFailed(c, err)
 		}
-		if pause <= 0 {
+		if h.Wait <= 0 {
 			return nil
 		}
 		l.releaseSlot()
-		l.closeUntil(time.Now().Add(pause))
+		l.held(h)
 	}
 	w, err := l.join(c, time.Now())
 	if err != nil {
@@ -135,7 +135,7 @@ func (l *Limiter) expectedLocked(now time.Time, ahead int) (time.Duration, strin
 	if slot > gate {
 		return slot, "slot"
 	}
-	return gate, "gate"
+	return gate, l.openReason
 }
 
 // minCheck is the shortest interval between a waiter's own checks.
@@ -198,18 +198,18 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 		case stepOut:
 			return w.refusal
 		case stepStart:
-			pause, err := l.admit(c.ctx)
+			h, err := l.admit(c.ctx, c.cost)
 			if err != nil {
 				l.releaseSlot()
 				l.leave(w)
 				return l.admitFailed(c, err)
 			}
-			if pause <= 0 {
+			if h.Wait <= 0 {
 				l.leave(w)
 				return nil
 			}
 			l.releaseSlot()
-			l.closeUntil(time.Now().Add(pause))
+			l.held(h)
 			continue
 		case stepGate:
 			if gate == nil {
@@ -323,14 +323,23 @@ func (l *Limiter) nudgeHeadLocked() {
 	}
 }
 
-// closeUntil records that the gate or the quota stays closed until at, and
-// refuses every caller in line whose budget ends before then.
-func (l *Limiter) closeUntil(at time.Time) {
+// held records that the state held a start back: the gate or a quota stays
+// closed for h.Wait, and every caller in line whose budget ends before then
+// is refused.
+func (l *Limiter) held(h Hold) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.closeUntilLocked(at)
+	if h.Quota {
+		l.holdUnit = h.Unit
+		l.openReason = "quota"
+	} else {
+		l.openReason = "gate"
+	}
+	l.closeUntilLocked(time.Now().Add(h.Wait))
 }
 
+// closeUntilLocked records that the gate or a quota stays closed until at,
+// and refuses every caller in line whose budget ends before then.
 func (l *Limiter) closeUntilLocked(at time.Time) {
 	if !at.After(l.openAt) {
 		return
@@ -341,7 +350,7 @@ func (l *Limiter) closeUntilLocked(at time.Time) {
 		w := e.Value.(*waiter)
 		e = e.Next()
 		if !w.deadline.IsZero() && w.deadline.Before(at) {
-			l.refuseLocked(w, &WaitError{Provider: l.p.Name(), Reason: "gate", Wait: at.Sub(now), Budget: max(w.deadline.Sub(now), 0), Cause: w.cause})
+			l.refuseLocked(w, &WaitError{Provider: l.p.Name(), Reason: l.openReason, Wait: at.Sub(now), Budget: max(w.deadline.Sub(now), 0), Cause: w.cause})
 		}
 	}
 }

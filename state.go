@@ -21,39 +21,70 @@ import (
 // Implementations must be safe for simultaneous use by multiple goroutines
 // and must honour ctx; the Limiter bounds every call with a timeout.
 type State interface {
-	// Admit decides whether an attempt may start now. It returns 0 and
-	// counts the start against the quota, or how long to wait for the gate
-	// or the quota, counting nothing. rate is the known request quota
-	// ([WithRequestRate]), or the zero Rate.
-	Admit(ctx context.Context, rate Rate) (time.Duration, error)
+	// Admit decides whether an attempt may start now. It returns the zero
+	// Hold and counts the start and its cost against every quota it
+	// paces, or a Hold saying how long to wait and why, counting nothing.
+	Admit(ctx context.Context, a Admission) (Hold, error)
 	// Record applies an attempt's outcome and returns the cooldowns it set:
 	// each field of the result is 1 when that cause moved the gate.
 	Record(ctx context.Context, o Outcome) (Cooldowns, error)
-	// Reset zeroes the success and consecutive-429 counters.
+	// Reset zeroes the success and consecutive-429 counters and disarms
+	// the success cooldown.
 	Reset(ctx context.Context) error
+}
+
+// Admission is an attempt asking a [State] to start.
+type Admission struct {
+	// Quotas are the quotas the Limiter was told ([WithQuota]): the state
+	// paces to them besides those it learned from replies.
+	Quotas []Quota
+	// Cost is the attempt's estimated tokens.
+	Cost Cost
+}
+
+// Hold is why a [State] holds a start back; the zero Hold admits it.
+type Hold struct {
+	// Wait is how long until the start may be tried again.
+	Wait time.Duration
+	// Quota reports that a quota, not the cooldown gate, holds it, and
+	// Unit which quota.
+	Quota bool
+	Unit  Unit
 }
 
 // Outcome is an attempt's result, as a [State] needs it.
 type Outcome struct {
 	// Success is true for a reply; RateLimited for a retryable 429. Other
-	// failures are neither and only reset nothing.
+	// failures are neither and only settle the attempt's cost.
 	Success, RateLimited bool
-	// RetryAfter is the server's hint, or 0.
+	// RetryAfter is the server's hint, bounded, or 0.
 	RetryAfter time.Duration
-	// RateLimit is what the server reported about its request quota, or
-	// nil.
-	RateLimit *Quota
+	// Quotas is what the reply said about the server's quotas, their
+	// resets bounded.
+	Quotas []Quota
+	// Reserved is the cost Admit counted; Used is what the server counted:
+	// the usage a reply reports, nothing for a request it refused or
+	// failed, the reservation itself when that is unknown. The state adds
+	// the difference to its token quotas.
+	Reserved, Used Cost
 	// Rules are the Limiter's cooldown settings.
 	Rules CooldownRules
 }
 
-// CooldownRules are a Limiter's cooldown settings: a pause of SuccessCooldown
-// after every SuccessesPerCooldown successes, and of RateLimitCooldown after
-// RateLimitsPerCooldown consecutive 429s. A zero count or pause disables a
-// rule.
+// CooldownRules are a Limiter's cooldown settings: a pause of
+// SuccessCooldown after every SuccessesPerCooldown successes, and of
+// RateLimitCooldown after RateLimitsPerCooldown consecutive 429s. A zero
+// count or pause disables a rule.
+//
+// The success cooldown is a blind guess at a quota nobody told the Limiter
+// about. Unless SuccessCooldownAlways is set, it counts successes only
+// while armed: a 429 that reports no quota, or one that contradicts what
+// pacing knows, arms it, and each pause it makes disarms it; while a quota
+// is known and holds, or nothing is refused, it never pauses.
 type CooldownRules struct {
 	SuccessesPerCooldown  int
 	SuccessCooldown       time.Duration
+	SuccessCooldownAlways bool
 	RateLimitsPerCooldown int
 	RateLimitCooldown     time.Duration
 }
@@ -62,25 +93,67 @@ type CooldownRules struct {
 type MemoryState struct {
 	mu          sync.Mutex
 	pausedUntil time.Time
-	successes   int // toward the success cooldown
-	rateLimits  int // consecutive 429s
-	quota       quota
+	successes   int  // toward the success cooldown
+	rateLimits  int  // consecutive 429s
+	armed       bool // the success cooldown counts
+	told        [units]*toldQuota
+	learned     [units]learnedQuota
 }
 
-// NewMemoryState returns an empty MemoryState.
-func NewMemoryState() *MemoryState { return &MemoryState{} }
-
 // Admit implements [State].
-func (m *MemoryState) Admit(_ context.Context, rate Rate) (time.Duration, error) {
+func (m *MemoryState) Admit(_ context.Context, a Admission) (Hold, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
-	m.quota.setRate(rate)
-	if wait := max(m.pausedUntil.Sub(now), m.quota.wait(now)); wait > 0 {
-		return wait, nil
+	m.setTold(a.Quotas)
+	h := Hold{Wait: m.pausedUntil.Sub(now)}
+	for u := range Unit(units) {
+		cost := a.Cost.of(u)
+		if u != UnitRequests && cost == 0 {
+			continue
+		}
+		if t := m.told[u]; t != nil {
+			h = h.atLeast(t.wait(now, cost), u)
+		}
+		h = h.atLeast(m.learned[u].wait(now, cost), u)
 	}
-	m.quota.take(now)
-	return 0, nil
+	if h.Wait > 0 {
+		return h, nil
+	}
+	for u := range Unit(units) {
+		cost := a.Cost.of(u)
+		if t := m.told[u]; t != nil {
+			t.take(now, cost)
+		}
+		m.learned[u].take(now, cost)
+	}
+	return Hold{}, nil
+}
+
+// atLeast returns h, or a quota hold of unit u when d is longer.
+func (h Hold) atLeast(d time.Duration, u Unit) Hold {
+	if d > h.Wait {
+		return Hold{Wait: d, Quota: true, Unit: u}
+	}
+	return h
+}
+
+// setTold sets the told quotas; a changed one starts a new log.
+func (m *MemoryState) setTold(qs []Quota) {
+	var want [units]*Quota
+	for i := range qs {
+		if q := &qs[i]; q.Limit > 0 && int(q.Unit) < units {
+			want[q.Unit] = q
+		}
+	}
+	for u, q := range want {
+		switch {
+		case q == nil:
+			m.told[u] = nil
+		case m.told[u] == nil || m.told[u].q != *q:
+			m.told[u] = newTold(*q)
+		}
+	}
 }
 
 // Record implements [State].
@@ -89,28 +162,31 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 	r := o.Rules
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// time.Now is much of an uncontended call's cost: read it only when
+	// something needs it.
+	var now time.Time
+	if o.Used != o.Reserved || len(o.Quotas) > 0 || o.RateLimited {
+		now = time.Now()
+	}
+	if o.Used != o.Reserved {
+		m.settle(now, o.Reserved, o.Used)
+	}
+	explained, contradicted := m.learn(now, o)
 	switch {
 	case o.Success:
-		// time.Now is most of an uncontended call's cost: read it only
-		// when something needs it.
-		if o.RateLimit != nil {
-			m.quota.learn(time.Now(), o.RateLimit)
-		}
 		m.rateLimits = 0
-		// The success cooldown is a blind guess at a quota nobody told it
-		// about; once pacing knows the quota it only costs time (measured in
-		// internal/sim), so it stands down.
-		if r.SuccessesPerCooldown > 0 && r.SuccessCooldown > 0 && !m.quota.known() {
+		if r.SuccessesPerCooldown > 0 && r.SuccessCooldown > 0 && (r.SuccessCooldownAlways || m.armed) {
 			m.successes++
 			if m.successes >= r.SuccessesPerCooldown {
-				m.successes = 0
+				m.successes, m.armed = 0, false
 				m.extendGate(time.Now().Add(r.SuccessCooldown))
 				fired.Successes = 1
 			}
 		}
 	case o.RateLimited:
-		now := time.Now()
-		m.quota.learn(now, o.RateLimit)
+		if !explained || contradicted {
+			m.armed = true
+		}
 		if o.RetryAfter > 0 && m.extendGate(now.Add(o.RetryAfter)) {
 			fired.ServerHint = 1
 		}
@@ -124,20 +200,49 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 	return fired, nil
 }
 
+// settle adds to the token quotas what an attempt used beyond what it
+// reserved.
+func (m *MemoryState) settle(now time.Time, reserved, used Cost) {
+	for _, u := range [...]Unit{UnitInputTokens, UnitTokens} {
+		delta := used.of(u) - reserved.of(u)
+		if delta == 0 {
+			continue
+		}
+		if t := m.told[u]; t != nil {
+			t.settle(delta)
+		}
+		m.learned[u].settle(now, delta)
+	}
+}
+
+// learn applies what a reply said about the quotas. explained is whether a
+// 429 named a quota it exceeded; contradicted whether pacing had said that
+// quota had room.
+func (m *MemoryState) learn(now time.Time, o Outcome) (explained, contradicted bool) {
+	for _, q := range o.Quotas {
+		if int(q.Unit) >= units || q.Window >= day {
+			continue
+		}
+		refused := o.RateLimited && q.Exceeded
+		if refused && q.Limit > 0 {
+			explained = true
+		}
+		if m.learned[q.Unit].learn(now, q, refused) {
+			contradicted = true
+		}
+		if t := m.told[q.Unit]; refused && t != nil && !t.smooth {
+			t.smooth, contradicted = true, true
+		}
+	}
+	return explained, contradicted
+}
+
 // Reset implements [State].
 func (m *MemoryState) Reset(context.Context) error {
 	m.mu.Lock()
-	m.successes, m.rateLimits = 0, 0
+	m.successes, m.rateLimits, m.armed = 0, 0, false
 	m.mu.Unlock()
 	return nil
-}
-
-// PausedUntil returns the instant the cooldown gate opens; it is in the past
-// when the gate is open.
-func (m *MemoryState) PausedUntil() time.Time {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pausedUntil
 }
 
 // extendGate moves the gate to until if that is later, and reports whether

@@ -196,7 +196,9 @@ func TestTagSpaceEndToEnd(t *testing.T) {
 func TestTagSpaceEndToEndBadReplies(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := llmtest.NewEmulator(llmtest.Config{
-			Gemini: llmtest.API{DropRate: 0.3, MalformedRate: 0.15},
+			// Gemini's quota sends part of the run to OpenAI, so both
+			// providers' bad replies are met.
+			Gemini: llmtest.API{DropRate: 0.3, MalformedRate: 0.15, Requests: llmtest.Quota{Limit: 30}},
 			OpenAI: llmtest.API{DropRate: 0.3},
 			Seed:   7,
 		})

@@ -22,10 +22,10 @@ func TestNewClientRecovers(t *testing.T) {
 	defer c.Close()
 	s := New(c, "recovers")
 	ctx := t.Context()
-	if _, err := s.Admit(ctx, llmlimit.Rate{}); !errors.Is(err, errRefused) {
+	if _, err := s.Admit(ctx, llmlimit.Admission{}); !errors.Is(err, errRefused) {
 		t.Fatalf("first Admit: %v, want the reply refused", err)
 	}
-	if w, err := s.Admit(ctx, llmlimit.Rate{}); err != nil || w != 0 {
+	if w, err := s.Admit(ctx, llmlimit.Admission{}); err != nil || w.Wait != 0 {
 		t.Errorf("second Admit = %v, %v; want 0, nil", w, err)
 	}
 }
@@ -41,7 +41,7 @@ func TestNewClientBound(t *testing.T) {
 	}{{maxReply - header - 2, false}, {maxReply - header - 1, true}} {
 		srv := newFakeRedis(t, fault{name: "big", reply: bulk(tc.size)})
 		c := NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
-		_, err := New(c, "bound").Admit(t.Context(), llmlimit.Rate{})
+		_, err := New(c, "bound").Admit(t.Context(), llmlimit.Admission{})
 		c.Close()
 		if err == nil || errors.Is(err, errRefused) != tc.refused {
 			t.Errorf("a string of %d bytes: %v, want refused=%v", tc.size, err, tc.refused)
@@ -52,7 +52,7 @@ func TestNewClientBound(t *testing.T) {
 // TestNewClientDialer: NewClient dials through the Dialer of the options,
 // and leaves the caller's options as they were.
 func TestNewClientDialer(t *testing.T) {
-	srv := newFakeRedis(t, fault{name: "zero", reply: ":0\r\n"})
+	srv := newFakeRedis(t, fault{name: "admitted", reply: "*3\r\n:0\r\n:0\r\n:0\r\n"})
 	var dials atomic.Int32
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dials.Add(1)
@@ -62,7 +62,7 @@ func TestNewClientDialer(t *testing.T) {
 	opts := &redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true, Dialer: dialer}
 	c := NewClient(opts)
 	defer c.Close()
-	if _, err := New(c, "dialer").Admit(t.Context(), llmlimit.Rate{}); err != nil {
+	if _, err := New(c, "dialer").Admit(t.Context(), llmlimit.Admission{}); err != nil {
 		t.Fatal(err)
 	}
 	if dials.Load() == 0 {
@@ -77,16 +77,16 @@ func TestNewClientDialer(t *testing.T) {
 // go-redis's check of its socket, so one the server closed is not reused:
 // the call after it succeeds on a new connection instead of failing.
 func TestNewClientHealthCheck(t *testing.T) {
-	srv := newFakeRedis(t, fault{name: "zero", reply: ":0\r\n"})
+	srv := newFakeRedis(t, fault{name: "admitted", reply: "*3\r\n:0\r\n:0\r\n:0\r\n"})
 	c := NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	defer c.Close()
 	s := New(c, "health")
-	if _, err := s.Admit(t.Context(), llmlimit.Rate{}); err != nil {
+	if _, err := s.Admit(t.Context(), llmlimit.Admission{}); err != nil {
 		t.Fatal(err)
 	}
 	srv.dropConns()
 	time.Sleep(50 * time.Millisecond) // for the FIN to arrive
-	if _, err := s.Admit(t.Context(), llmlimit.Rate{}); err != nil {
+	if _, err := s.Admit(t.Context(), llmlimit.Admission{}); err != nil {
 		t.Errorf("Admit after the server closed the idle connection: %v", err)
 	}
 }

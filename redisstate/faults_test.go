@@ -52,7 +52,7 @@ var faults = []fault{
 	{name: "short array", reply: "*2\r\n:0\r\n:1\r\n"},
 	{name: "nested array", reply: "*3\r\n*1\r\n:1\r\n:0\r\n:0\r\n"},
 	{name: "error reply", reply: "-ERR boom\r\n"},
-	{name: "negative wait", reply: ":-5\r\n"},
+	{name: "negative wait", reply: "*3\r\n:-5\r\n:0\r\n:0\r\n"},
 	{name: "hang", hang: true},
 	{name: "slowloris", reply: "$10\r\n0123456789\r\n", drip: 300 * time.Millisecond},
 }
@@ -173,13 +173,13 @@ func runFault(t *testing.T, f fault, ctxAware bool, newClient func(*redis.Option
 	res.stateErrors = l.Stats().StateErrors
 	res.providerCalls = fake.Calls()
 
-	rate := llmlimit.Rate{Requests: 10, Per: time.Minute}
+	rate := told(llmlimit.UnitRequests, 10, time.Minute, 1)
 	outcome := llmlimit.Outcome{Success: true}
 	for range 2 {
 		ctx, cancel := context.WithTimeout(t.Context(), faultTimeout)
-		w, err := ts.Admit(ctx, rate)
+		h, err := ts.Admit(ctx, rate)
 		cancel()
-		res.admit, res.waits = append(res.admit, err), append(res.waits, w)
+		res.admit, res.waits = append(res.admit, err), append(res.waits, h.Wait)
 		ctx, cancel = context.WithTimeout(t.Context(), faultTimeout)
 		_, err = ts.Record(ctx, outcome)
 		cancel()
@@ -241,9 +241,9 @@ type timedState struct {
 	longest time.Duration
 }
 
-func (ts *timedState) Admit(ctx context.Context, rate llmlimit.Rate) (time.Duration, error) {
+func (ts *timedState) Admit(ctx context.Context, a llmlimit.Admission) (llmlimit.Hold, error) {
 	defer ts.observe(time.Now())
-	return ts.s.Admit(ctx, rate)
+	return ts.s.Admit(ctx, a)
 }
 
 func (ts *timedState) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldowns, error) {
@@ -277,7 +277,7 @@ func (ts *timedState) stats() (int, time.Duration) {
 func TestFaultWaits(t *testing.T) {
 	for _, ctxAware := range []bool{true, false} {
 		t.Run("1h/"+mode(ctxAware), func(t *testing.T) {
-			f := fault{name: "wait 1h", reply: ":3600000000\r\n"}
+			f := fault{name: "wait 1h", reply: "*3\r\n:3600000000\r\n:0\r\n:0\r\n"}
 			res := runFault(t, f, ctxAware, NewClient)
 			if res.stateErrors != 0 || res.providerCalls != 0 {
 				t.Errorf("%d state errors and %d provider calls, want none: the wait was not obeyed", res.stateErrors, res.providerCalls)
@@ -295,7 +295,7 @@ func TestFaultWaits(t *testing.T) {
 			overran(t, res, func() faultResult { return runFault(t, f, ctxAware, NewClient) })
 		})
 		t.Run("365d/"+mode(ctxAware), func(t *testing.T) {
-			f := fault{name: "wait 365d", reply: ":31536000000000\r\n"}
+			f := fault{name: "wait 365d", reply: "*3\r\n:31536000000000\r\n:0\r\n:0\r\n"}
 			res := runFault(t, f, ctxAware, NewClient)
 			overran(t, res, func() faultResult { return runFault(t, f, ctxAware, NewClient) })
 			if res.stateErrors == 0 || res.providerCalls != len(res.generate) {

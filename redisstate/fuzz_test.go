@@ -36,9 +36,8 @@ func FuzzParseReply(f *testing.F) {
 		case 4:
 			v = nil
 		}
-		bound := []time.Duration{maxWait, 48 * time.Hour, time.Duration(1<<63 - 1)}[n%3]
-		if w, err := parseWait(v, bound); err == nil && (w < 0 || w > bound) {
-			t.Fatalf("parseWait(%#v) = %v, out of range", v, w)
+		if h, err := parseHold(v); err == nil && (h.Wait < 0 || h.Wait > maxWait || h.Unit >= units) {
+			t.Fatalf("parseHold(%#v) = %+v, out of range", v, h)
 		}
 		if fired, err := parseCooldowns(v); err == nil {
 			for _, x := range []int64{fired.Successes, fired.RateLimit, fired.ServerHint} {
@@ -56,23 +55,31 @@ func FuzzParseReply(f *testing.F) {
 // durations are seconds apart and a sequence takes milliseconds, so real
 // time passing can't change an answer.
 //
-// The first byte picks the rate every Admit is given, as a Limiter gives its
-// State its one configured rate. Given alternating rates the two differ on
-// purpose: MemoryState starts a new log at every change, State keeps a log
-// per rate (see the package doc), and the fuzzer found exactly that when
-// the rate was drawn per operation (the seed in testdata/fuzz).
+// The first byte picks the told quotas every Admit is given, as a Limiter
+// gives its State its configured ones. Given alternating quotas the two
+// differ on purpose: MemoryState starts a new log at every change, State
+// keeps a log per quota (see the package doc), and the fuzzer found
+// exactly that when the quota was drawn per operation (the seed in
+// testdata/fuzz).
 func FuzzAgainstMemory(f *testing.F) {
 	c := newClient(f, redisAddr(f))
 	f.Add([]byte{0x00, 0x01, 0x01, 0x01, 0x40, 0x40, 0x40, 0x00})
 	f.Add([]byte{0x80, 0x80, 0x84, 0x88, 0x01, 0x02, 0xc0, 0x80, 0x80})
 	f.Add([]byte{0x41, 0x42, 0x43, 0x00, 0x00, 0xe0, 0x40, 0x81, 0x00, 0x03, 0x03})
 	f.Add([]byte{0x8d, 0x00, 0xa3, 0x00, 0x4f, 0x00})
-	rates := []llmlimit.Rate{{}, {Requests: 2, Per: time.Hour}, {Requests: 3, Per: time.Hour}, {Requests: 1, Per: time.Hour}}
+	f.Add([]byte{0x05, 0x15, 0x55, 0x15, 0x95, 0x15, 0xf5, 0x15})
+	told := [][]llmlimit.Quota{nil,
+		{{Unit: llmlimit.UnitRequests, Limit: 2, Window: time.Hour}},
+		{{Unit: llmlimit.UnitRequests, Limit: 3, Window: time.Hour}, {Unit: llmlimit.UnitInputTokens, Limit: 5000, Window: time.Hour}},
+		{{Unit: llmlimit.UnitInputTokens, Limit: 3000, Window: time.Hour}}}
+	costs := []llmlimit.Cost{{}, {InputTokens: 1000, Tokens: 1200}, {InputTokens: 2500, Tokens: 2500}, {InputTokens: 10, Tokens: 9000}}
 	hints := []time.Duration{0, 2 * time.Second, 5 * time.Second, 0}
-	limits := []*llmlimit.RateLimit{nil,
-		{Limit: 3, Remaining: 0, Reset: 10 * time.Second, Window: time.Minute},
-		{Limit: 3, Remaining: 1, Reset: 10 * time.Second, Window: time.Minute},
-		{Limit: 2, Remaining: -1, Reset: 20 * time.Second}}
+	quotas := [][]llmlimit.Quota{nil,
+		{{Limit: 3, Remaining: 0, Reset: 10 * time.Second, Window: time.Minute, Exceeded: true}},
+		{{Limit: 3, Remaining: 1, Reset: 10 * time.Second, Window: time.Minute},
+			{Unit: llmlimit.UnitInputTokens, Limit: 4000, Remaining: 0, Reset: 20 * time.Second, Window: time.Minute, Exceeded: true}},
+		{{Limit: 2, Remaining: -1, Reset: 20 * time.Second},
+			{Unit: llmlimit.UnitTokens, Limit: 10000, Remaining: 2000, Reset: 80 * time.Second, Refill: llmlimit.RefillContinuous}}}
 	rules := llmlimit.CooldownRules{SuccessesPerCooldown: 3, SuccessCooldown: 3 * time.Second,
 		RateLimitsPerCooldown: 2, RateLimitCooldown: 4 * time.Second}
 	const slack = 500 * time.Millisecond
@@ -81,29 +88,38 @@ func FuzzAgainstMemory(f *testing.F) {
 		if len(ops) == 0 {
 			return
 		}
-		rate := rates[ops[0]&3]
+		adm := llmlimit.Admission{Quotas: told[ops[0]&3]}
+		rules := rules
+		rules.SuccessCooldownAlways = ops[0]&4 != 0
 		ops = ops[1:min(len(ops), 41)]
 		var b [6]byte
 		rand.Read(b[:])
 		r := New(c, "fuzz."+hex.EncodeToString(b[:]))
-		keys := []string{r.prefix + "gate", r.prefix + "counters", r.prefix + "window"}
-		for _, rt := range rates {
-			keys = append(keys, r.logKey(rt.Requests, micros(rt.Per)))
-		}
-		defer c.Del(context.Background(), keys...)
-		m := llmlimit.NewMemoryState()
+		defer func() {
+			keys, _ := c.Keys(context.Background(), r.prefix+"*").Result()
+			if len(keys) > 0 {
+				c.Del(context.Background(), keys...)
+			}
+		}()
+		m := new(llmlimit.MemoryState)
 		ctx := context.Background()
+		var reserved llmlimit.Cost
 		for i, op := range ops {
 			arg := int(op & 0x1f)
 			switch op >> 5 {
 			case 0, 1:
-				wm, _ := m.Admit(ctx, rate)
-				wr, err := r.Admit(ctx, rate)
+				adm.Cost = costs[arg&3]
+				hm, _ := m.Admit(ctx, adm)
+				hr, err := r.Admit(ctx, adm)
 				if err != nil {
 					t.Fatal(err)
 				}
+				wm, wr := hm.Wait, hr.Wait
 				if (wm == 0) != (wr == 0) || wm-wr > slack || wr-wm > slack {
-					t.Fatalf("op %d: admit %+v: memory waits %v, redis %v", i, rate, wm, wr)
+					t.Fatalf("op %d: admit %+v: memory waits %v, redis %v", i, adm, hm, hr)
+				}
+				if wm == 0 {
+					reserved = adm.Cost
 				}
 				continue
 			case 6:
@@ -113,7 +129,10 @@ func FuzzAgainstMemory(f *testing.F) {
 				}
 				continue
 			}
-			o := llmlimit.Outcome{Rules: rules, RateLimit: limits[arg&3]}
+			o := llmlimit.Outcome{Rules: rules, Quotas: quotas[arg&3], Reserved: reserved, Used: reserved}
+			if arg&0x10 != 0 {
+				o.Used = llmlimit.Cost{InputTokens: reserved.InputTokens / 2, Tokens: reserved.Tokens * 2}
+			}
 			switch op >> 5 {
 			case 2, 3:
 				o.Success = true

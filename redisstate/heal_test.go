@@ -17,7 +17,7 @@ import (
 // call that meets it fails (so the Limiter limits locally), the key is
 // deleted, and the next call answers from a healed state.
 func TestCorruptStateHeals(t *testing.T) {
-	rate := llmlimit.Rate{Requests: 1, Per: time.Minute}
+	rate := told(llmlimit.UnitRequests, 1, time.Minute, 1)
 	rl := llmlimit.Outcome{RateLimited: true}
 	cases := []struct {
 		name  string
@@ -59,8 +59,11 @@ func TestCorruptStateHeals(t *testing.T) {
 			s, c := newTestState(t)
 			ctx := t.Context()
 			key := s.prefix + tc.key
-			if tc.key == "log" {
-				key = s.logKey(rate.Requests, micros(rate.Per))
+			switch told := toldOf(rate.Quotas); tc.key {
+			case "window":
+				key = s.prefix + "q:0"
+			case "log":
+				key = s.keys(&told)[5]
 			}
 			if err := tc.write(ctx, c, key, redisNow(t, c)); err != nil {
 				t.Fatal(err)
@@ -84,7 +87,7 @@ func TestCorruptStateHeals(t *testing.T) {
 			if err := call(); err != nil {
 				t.Errorf("%s after the repair: %v", tc.op, err)
 			}
-			if w, err := s.Admit(ctx, llmlimit.Rate{}); err != nil || w != 0 {
+			if w, err := s.Admit(ctx, llmlimit.Admission{}); err != nil || w.Wait != 0 {
 				t.Errorf("Admit after the repair = %v, %v; want an open gate", w, err)
 			}
 		})
@@ -93,8 +96,7 @@ func TestCorruptStateHeals(t *testing.T) {
 
 // TestLongWaitsKept shows the other side of the bound: a gate an hour
 // ahead is a wait, a retry hint over 24 h is written as 24 h and read back
-// as a wait, and a pacing wait longer than 24 h is one for a rate whose
-// period is longer.
+// as a wait, and a told quota of a day makes a wait of a day.
 func TestLongWaitsKept(t *testing.T) {
 	const slack = time.Second
 	t.Run("gate 1h", func(t *testing.T) {
@@ -103,8 +105,8 @@ func TestLongWaitsKept(t *testing.T) {
 		if err := setString(time.Hour)(ctx, c, s.prefix+"gate", redisNow(t, c)); err != nil {
 			t.Fatal(err)
 		}
-		w, err := s.Admit(ctx, llmlimit.Rate{})
-		if err != nil || w < time.Hour-slack || w > time.Hour {
+		h, err := s.Admit(ctx, llmlimit.Admission{})
+		if w := h.Wait; err != nil || w < time.Hour-slack || w > time.Hour {
 			t.Errorf("Admit = %v, %v; want 1h", w, err)
 		}
 	})
@@ -114,21 +116,21 @@ func TestLongWaitsKept(t *testing.T) {
 		if _, err := s.Record(ctx, llmlimit.Outcome{RateLimited: true, RetryAfter: 48 * time.Hour}); err != nil {
 			t.Fatal(err)
 		}
-		w, err := s.Admit(ctx, llmlimit.Rate{})
-		if err != nil || w < maxWait-slack || w > maxWait {
+		h, err := s.Admit(ctx, llmlimit.Admission{})
+		if w := h.Wait; err != nil || w < maxWait-slack || w > maxWait {
 			t.Errorf("Admit = %v, %v; want %v", w, err, maxWait)
 		}
 	})
-	t.Run("rate per 48h", func(t *testing.T) {
+	t.Run("told quota per day", func(t *testing.T) {
 		s, _ := newTestState(t)
 		ctx := t.Context()
-		rate := llmlimit.Rate{Requests: 1, Per: 48 * time.Hour}
-		if w, err := s.Admit(ctx, rate); err != nil || w != 0 {
-			t.Fatalf("first Admit = %v, %v", w, err)
+		rate := told(llmlimit.UnitRequests, 1, maxWait, 1)
+		if h, err := s.Admit(ctx, rate); err != nil || h.Wait != 0 {
+			t.Fatalf("first Admit = %v, %v", h, err)
 		}
-		w, err := s.Admit(ctx, rate)
-		if err != nil || w < rate.Per-slack || w > rate.Per {
-			t.Errorf("Admit = %v, %v; want %v", w, err, rate.Per)
+		h, err := s.Admit(ctx, rate)
+		if w := h.Wait; err != nil || w < maxWait-slack || w > maxWait {
+			t.Errorf("Admit = %v, %v; want %v", w, err, maxWait)
 		}
 	})
 }

@@ -52,22 +52,23 @@ func TestPrefix(t *testing.T) {
 func TestKeysExpire(t *testing.T) {
 	s, c := newTestState(t)
 	ctx := context.Background()
-	rate := llmlimit.Rate{Requests: 2, Per: 10 * time.Second}
+	rate := told(llmlimit.UnitRequests, 2, 10*time.Second, 1)
 	if _, err := s.Admit(ctx, rate); err != nil {
 		t.Fatal(err)
 	}
-	rl := llmlimit.RateLimit{Limit: 5, Remaining: 0, Reset: 4 * time.Second, Window: time.Minute}
-	if _, err := s.Record(ctx, limitedRL(noRules, 3*time.Second, rl)); err != nil {
+	rl := llmlimit.Quota{Limit: 5, Remaining: 0, Reset: 4 * time.Second, Window: time.Minute}
+	if _, err := s.Record(ctx, limitedQ(noRules, 3*time.Second, rl)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Record(ctx, ok(sRules)); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][2]time.Duration{
-		"gate":                {3 * time.Second, 4 * time.Second},
-		"counters":            {idleTTL - time.Minute, idleTTL},
-		"window":              {idleTTL - time.Minute, idleTTL},
-		"log:2/" + "10000000": {10 * time.Second, 11 * time.Second},
+		"gate":                   {3 * time.Second, 4 * time.Second},
+		"counters":               {idleTTL - time.Minute, idleTTL},
+		"q:0":                    {idleTTL - time.Minute, idleTTL},
+		"log:0:2/" + "10000000":  {10 * time.Second, 11 * time.Second},
+		"meta:0:2/" + "10000000": {10 * time.Second, 11 * time.Second},
 	}
 	keys, err := c.Keys(ctx, s.Prefix()+"*").Result()
 	if err != nil {
@@ -109,7 +110,7 @@ func TestHungRedisIsBoundedByContext(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		start := time.Now()
-		_, err := s.Admit(ctx, llmlimit.Rate{})
+		_, err := s.Admit(ctx, llmlimit.Admission{})
 		took := time.Since(start)
 		cancel()
 		if err == nil || !strings.HasPrefix(err.Error(), "llmlimit: redisstate: admit: ") {

@@ -56,7 +56,7 @@ func TestLoggerSeesStateCalls(t *testing.T) {
 	s := New(c, "logged")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	if _, err := s.Admit(ctx, llmlimit.Rate{}); err == nil {
+	if _, err := s.Admit(ctx, llmlimit.Admission{}); err == nil {
 		t.Fatal("Admit succeeded with no server")
 	}
 	if got := buf.String(); !strings.Contains(got, `level=DEBUG msg=redis line="redis: connection pool: failed to dial`) || strings.Contains(got, "WARN") {

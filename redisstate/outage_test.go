@@ -15,7 +15,7 @@ import (
 // and no panic, and sharing resumes once Redis answers again.
 func TestRedisOutage(t *testing.T) {
 	target := redisAddr(t)
-	rate := llmlimit.Rate{Requests: 5, Per: time.Second}
+	rate := llmlimit.Quota{Unit: llmlimit.UnitRequests, Limit: 5, Window: time.Second}
 	// Sends are timed by the test after the start was counted on Redis's
 	// clock; allow for the difference.
 	const tolerance = 20 * time.Millisecond
@@ -27,8 +27,8 @@ func TestRedisOutage(t *testing.T) {
 			key := uniqueKey(t, newClient(t, target))
 			_, url := emulator(t, 0, 0, 20*time.Millisecond)
 			rs := []*replica{
-				newReplica(t, url, p.addr(), key, llmlimit.WithRequestRate(rate)),
-				newReplica(t, url, p.addr(), key, llmlimit.WithRequestRate(rate)),
+				newReplica(t, url, p.addr(), key, llmlimit.WithQuota(rate)),
+				newReplica(t, url, p.addr(), key, llmlimit.WithQuota(rate)),
 			}
 
 			ctx, cancel := context.WithCancel(t.Context())
@@ -80,11 +80,11 @@ func TestRedisOutage(t *testing.T) {
 				t.Logf("replica %d: %d sends, %d during the %v outage, %d state errors",
 					i, len(at), len(during), restored.Sub(cut).Round(time.Millisecond), st.StateErrors)
 				// Local limits: the replica alone keeps to the rate...
-				if n := maxIn(during, rate.Per-tolerance); n > rate.Requests {
-					t.Errorf("replica %d sent %d in %v during the outage, over its local limit of %d", i, n, rate.Per, rate.Requests)
+				if n := maxIn(during, rate.Window-tolerance); n > rate.Limit {
+					t.Errorf("replica %d sent %d in %v during the outage, over its local limit of %d", i, n, rate.Window, rate.Limit)
 				}
 				// ...and goes on calling: no hang at the cut or after.
-				if gap := maxGap(append(append([]time.Time{cut}, during...), restored)); gap > rate.Per+stateTimeout+stagger {
+				if gap := maxGap(append(append([]time.Time{cut}, during...), restored)); gap > rate.Window+stateTimeout+stagger {
 					t.Errorf("replica %d sent nothing for %v during the outage: calls hung", i, gap)
 				}
 				if st.StateErrors == 0 || !strings.Contains(r.logs.String(), "shared state failed") {
@@ -97,18 +97,18 @@ func TestRedisOutage(t *testing.T) {
 				from, to time.Time
 			}{{"before the outage", start, cut}, {"after recovery", shared, end}} {
 				got := between(all, phase.from, phase.to)
-				n := maxIn(got, rate.Per-tolerance)
-				t.Logf("%s: %d sends, at most %d in %v by both replicas together", phase.name, len(got), n, rate.Per)
-				if n > rate.Requests {
-					t.Errorf("%s: %d sends in %v by both replicas, want at most %d: not shared", phase.name, n, rate.Per, rate.Requests)
+				n := maxIn(got, rate.Window-tolerance)
+				t.Logf("%s: %d sends, at most %d in %v by both replicas together", phase.name, len(got), n, rate.Window)
+				if n > rate.Limit {
+					t.Errorf("%s: %d sends in %v by both replicas, want at most %d: not shared", phase.name, n, rate.Window, rate.Limit)
 				}
 			}
 			// The limits during the outage were local, not still shared:
 			// the two replicas together went over the shared rate.
-			n := maxIn(between(all, cut, restored), rate.Per)
-			t.Logf("during the outage: at most %d in %v by both replicas together", n, rate.Per)
-			if n <= rate.Requests {
-				t.Errorf("during the outage both replicas together sent at most %d per %v: still limited as one", n, rate.Per)
+			n := maxIn(between(all, cut, restored), rate.Window)
+			t.Logf("during the outage: at most %d in %v by both replicas together", n, rate.Window)
+			if n <= rate.Limit {
+				t.Errorf("during the outage both replicas together sent at most %d per %v: still limited as one", n, rate.Window)
 			}
 		})
 	}

@@ -26,7 +26,7 @@ const (
 // request's arrival at the server, whose windows are fixed: without it two
 // starts exactly one window apart can land in one server window when the
 // first travelled slower than the second.
-var quotaRate = llmlimit.Rate{Requests: quotaRequests, Per: quotaWindow + quotaWindow/100}
+var quotaRate = llmlimit.Quota{Unit: llmlimit.UnitRequests, Limit: quotaRequests, Window: quotaWindow + quotaWindow/100}
 
 type quotaResult struct {
 	ops, rateLimited, admitted int
@@ -45,7 +45,7 @@ func runReplicas(t *testing.T, shared bool) quotaResult {
 	}
 	var rs []*replica
 	for range replicas {
-		rs = append(rs, newReplica(t, url, addr, key, llmlimit.WithRequestRate(quotaRate), llmlimit.WithStateTimeout(time.Second)))
+		rs = append(rs, newReplica(t, url, addr, key, llmlimit.WithQuota(quotaRate), llmlimit.WithStateTimeout(time.Second)))
 	}
 	ctx, cancel := context.WithDeadline(t.Context(), start.Add(quotaRun))
 	defer cancel()

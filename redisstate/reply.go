@@ -14,26 +14,26 @@ import (
 // limit locally rather than park its callers for a year.
 const maxWait = 24 * time.Hour
 
-// waitBound is the longest wait an Admit given rate can legitimately
-// return: pacing to a rate may wait out a period longer than maxWait.
-func waitBound(rate llmlimit.Rate) time.Duration { return max(maxWait, rate.Per) }
-
-// parseWait reads the admit script's reply: a wait in microseconds, at
-// most bound.
-func parseWait(v any, bound time.Duration) (time.Duration, error) {
-	n, ok := v.(int64)
-	if !ok {
-		return 0, fmt.Errorf("unexpected reply %T", v)
+// parseHold reads the admit script's reply: {wait µs, 1 when a quota
+// holds, its unit}, the wait at most maxWait.
+func parseHold(v any) (llmlimit.Hold, error) {
+	a, ok := v.([]any)
+	if !ok || len(a) != 3 {
+		return llmlimit.Hold{}, fmt.Errorf("unexpected reply %T of %d values", v, len(a))
 	}
-	if n < 0 || n > micros(bound) {
-		return 0, fmt.Errorf("wait of %d µs out of range", n)
+	var n [3]int64
+	for i, x := range a {
+		if n[i], ok = x.(int64); !ok {
+			return llmlimit.Hold{}, fmt.Errorf("unexpected reply value %T", x)
+		}
 	}
-	if n > int64(bound/time.Microsecond) {
-		// The last microsecond of a bound that is not a whole number of
-		// them, which may be the largest Duration.
-		return bound, nil
+	switch {
+	case n[0] < 0 || n[0] > micros(maxWait):
+		return llmlimit.Hold{}, fmt.Errorf("wait of %d µs out of range", n[0])
+	case n[1] < 0 || n[1] > 1 || n[2] < 0 || n[2] >= units:
+		return llmlimit.Hold{}, fmt.Errorf("unexpected hold %d of unit %d", n[1], n[2])
 	}
-	return time.Duration(n) * time.Microsecond, nil
+	return llmlimit.Hold{Wait: time.Duration(n[0]) * time.Microsecond, Quota: n[1] == 1, Unit: llmlimit.Unit(n[2])}, nil
 }
 
 // parseCooldowns reads the record script's reply: three flags.

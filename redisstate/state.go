@@ -37,10 +37,9 @@ type State struct {
 	// ctxAware is whether the client ends a command when its context is
 	// done; when it isn't, calls are guarded by a goroutine (see guard).
 	ctxAware bool
-	// rateKnown is whether the last Admit was given a rate, as MemoryState
-	// remembers its last rate: with a known quota the success cooldown
-	// stands down.
-	rateKnown atomic.Bool
+	// told are the told quotas of the last Admit, as MemoryState
+	// remembers them: Record settles and smooths their logs.
+	told atomic.Pointer[[units]llmlimit.Quota]
 }
 
 var _ llmlimit.State = (*State)(nil)
@@ -72,55 +71,78 @@ func Key(provider, model, apiKey string) string {
 // Prefix returns the prefix of every key of this State.
 func (s *State) Prefix() string { return s.prefix }
 
-// Admit implements [llmlimit.State]: it returns 0 and counts the start, or
-// how long to wait for the gate or the quota, counting nothing.
-func (s *State) Admit(ctx context.Context, rate llmlimit.Rate) (time.Duration, error) {
-	requests, per, bound := max(rate.Requests, 0), micros(rate.Per), waitBound(rate)
-	s.rateKnown.Store(requests > 0)
-	keys := []string{s.prefix + "gate", s.prefix + "window", s.logKey(requests, per)}
-	var wait time.Duration
+// Admit implements [llmlimit.State]: it returns the zero Hold and counts
+// the start and its cost, or how long to wait and why, counting nothing.
+func (s *State) Admit(ctx context.Context, a llmlimit.Admission) (llmlimit.Hold, error) {
+	told := toldOf(a.Quotas)
+	s.told.Store(&told)
+	keys := s.keys(&told)
+	args := make([]any, 0, 12)
+	for _, q := range told {
+		args = append(args, q.Limit)
+	}
+	for _, q := range told {
+		args = append(args, micros(q.Window))
+	}
+	args = append(args, 1, max(a.Cost.InputTokens, 0), max(a.Cost.Tokens, 0),
+		idleTTL.Milliseconds(), micros(minWindow), micros(maxWait))
+	var h llmlimit.Hold
 	err := s.guard(ctx, func(ctx context.Context) error {
-		v, err := admitScript.Run(ctx, s.c, keys, requests, per, idleTTL.Milliseconds(), micros(minWindow), micros(bound)).Result()
+		v, err := admitScript.Run(ctx, s.c, keys, args...).Result()
 		if err != nil {
 			return err
 		}
-		wait, err = parseWait(v, bound)
+		h, err = parseHold(v)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("llmlimit: redisstate: admit: %w", err)
+		return llmlimit.Hold{}, fmt.Errorf("llmlimit: redisstate: admit: %w", err)
 	}
-	return wait, nil
+	return h, nil
 }
 
 // Record implements [llmlimit.State]: it applies the outcome and returns the
-// cooldowns it fired. Outcomes that are neither a success nor a 429 change
-// nothing and cost no round trip.
+// cooldowns it fired.
 func (s *State) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldowns, error) {
-	var kind string
+	kind := "o"
 	switch {
 	case o.Success:
 		kind = "s"
 	case o.RateLimited:
 		kind = "r"
-	default:
-		return llmlimit.Cooldowns{}, nil
+	}
+	var told [units]llmlimit.Quota
+	if t := s.told.Load(); t != nil {
+		told = *t
 	}
 	// Nothing written lies more than maxWait ahead, so that Admit can tell
 	// a longer wait for corruption; a Limiter's settings and hints are
 	// within it already.
-	hasRL, limit, remaining, reset, window := "0", 0, 0, int64(0), int64(0)
-	if rl := o.RateLimit; rl != nil {
-		hasRL, limit, remaining, reset, window = "1", rl.Limit, rl.Remaining, clip(rl.Reset), clip(rl.Window)
-	}
 	r := o.Rules
-	keys := []string{s.prefix + "gate", s.prefix + "counters", s.prefix + "window"}
-	args := []any{kind, hasRL, limit, remaining, reset, window, clip(o.RetryAfter),
-		r.SuccessesPerCooldown, clip(r.SuccessCooldown), r.RateLimitsPerCooldown, clip(r.RateLimitCooldown),
-		idleTTL.Milliseconds(), flag(s.rateKnown.Load())}
+	args := []any{kind, clip(o.RetryAfter), r.SuccessesPerCooldown, clip(r.SuccessCooldown),
+		flag(r.SuccessCooldownAlways), r.RateLimitsPerCooldown, clip(r.RateLimitCooldown),
+		idleTTL.Milliseconds(), micros(minWindow)}
+	for _, q := range told {
+		args = append(args, q.Limit)
+	}
+	for _, q := range told {
+		args = append(args, micros(q.Window))
+	}
+	args = append(args, o.Used.InputTokens-o.Reserved.InputTokens, o.Used.Tokens-o.Reserved.Tokens)
+	quotas := make([]any, 0, 7*len(o.Quotas))
+	for _, q := range o.Quotas {
+		// Quotas of a day or more are not paced: exhausting one fails fast.
+		if int(q.Unit) >= units || q.Window >= maxWait {
+			continue
+		}
+		quotas = append(quotas, int(q.Unit), q.Limit, max(q.Remaining, -1), clip(q.Reset), clip(q.Window),
+			flag(q.Refill == llmlimit.RefillContinuous), flag(o.RateLimited && q.Exceeded))
+	}
+	args = append(args, len(quotas)/7)
+	args = append(args, quotas...)
 	var fired llmlimit.Cooldowns
 	err := s.guard(ctx, func(ctx context.Context) error {
-		v, err := recordScript.Run(ctx, s.c, keys, args...).Result()
+		v, err := recordScript.Run(ctx, s.c, s.keys(&told), args...).Result()
 		if err != nil {
 			return err
 		}
@@ -133,6 +155,38 @@ func (s *State) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldo
 	return fired, nil
 }
 
+// units is the number of units a quota may count.
+const units = 3
+
+// toldOf sorts the told quotas by unit, the last of each unit winning.
+func toldOf(qs []llmlimit.Quota) [units]llmlimit.Quota {
+	var told [units]llmlimit.Quota
+	for _, q := range qs {
+		if int(q.Unit) < units && q.Limit > 0 && q.Window > 0 {
+			told[q.Unit] = llmlimit.Quota{Unit: q.Unit, Limit: q.Limit, Window: min(q.Window, maxWait)}
+		}
+	}
+	return told
+}
+
+// keys are the scripts' keys for the told quotas told: the gate, the
+// counters, the learned quota of each unit, then the sliding log and its
+// meta of each told quota. A told quota of another limit or window has
+// logs of its own, as MemoryState starts a new log when its quota changes.
+func (s *State) keys(told *[units]llmlimit.Quota) []string {
+	k := make([]string, 0, 11)
+	k = append(k, s.prefix+"gate", s.prefix+"counters")
+	for u := range units {
+		k = append(k, s.prefix+"q:"+strconv.Itoa(u))
+	}
+	for _, kind := range [...]string{"log:", "meta:"} {
+		for u, q := range told {
+			k = append(k, s.prefix+kind+strconv.Itoa(u)+":"+strconv.Itoa(q.Limit)+"/"+strconv.FormatInt(micros(q.Window), 10))
+		}
+	}
+	return k
+}
+
 // Reset implements [llmlimit.State]: it zeroes the success and
 // consecutive-429 counters of every replica.
 func (s *State) Reset(ctx context.Context) error {
@@ -143,12 +197,6 @@ func (s *State) Reset(ctx context.Context) error {
 		return fmt.Errorf("llmlimit: redisstate: reset: %w", err)
 	}
 	return nil
-}
-
-// logKey names the sliding log of one rate: a Limiter given another rate
-// starts a new log, as MemoryState does.
-func (s *State) logKey(requests int, per int64) string {
-	return s.prefix + "log:" + strconv.Itoa(requests) + "/" + strconv.FormatInt(per, 10)
 }
 
 // guard runs f under ctx. A client that honours ctx runs it directly. One

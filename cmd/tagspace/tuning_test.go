@@ -127,7 +127,7 @@ func TestPairTakesEnvHalf(t *testing.T) {
 	}{
 		{"count from flag, pause from env", []string{"-cooldown-after-successes", "3"}, map[string]string{"TAG_SPACE_SUCCESS_COOLDOWN": "2s"}, 3, 2 * time.Second},
 		{"pause from flag, count from env", []string{"-success-cooldown", "4"}, map[string]string{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES": "2"}, 2, 4 * time.Second},
-		{"pause from flag, count by default", []string{"-success-cooldown", "1s"}, nil, llmlimit.DefaultSuccessesPerCooldown, time.Second},
+		{"pause from flag, count by default", []string{"-success-cooldown", "1s"}, nil, 12, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,7 +136,8 @@ func TestPairTakesEnvHalf(t *testing.T) {
 				t.Fatal(err)
 			}
 			synctest.Test(t, func(t *testing.T) {
-				l, err := llmlimit.New(llmtest.NewFake("fake"), c.tuning...)
+				// Always on, so that the pauses follow the count alone.
+				l, err := llmlimit.New(llmtest.NewFake("fake"), append(c.tuning, llmlimit.WithSuccessCooldownAlways(true))...)
 				if err != nil {
 					t.Fatal(err)
 				}
