@@ -109,12 +109,15 @@ func checkCounts(t *testing.T, rep *llmlimit.Report, before, after llmtest.Count
 		}
 		b, a := c[0], c[1]
 		want := llmlimit.ProviderReport{
-			Calls:        int64(a.Requests - b.Requests),
-			Successes:    int64(a.Successes - b.Successes),
-			RateLimited:  int64(a.RateLimited - b.RateLimited),
-			Errors:       int64(a.ServerErrors + a.QuotaExceeded + a.Unauthorized - b.ServerErrors - b.QuotaExceeded - b.Unauthorized),
-			InputTokens:  int64(a.InputTokens - b.InputTokens),
-			OutputTokens: int64(a.OutputTokens - b.OutputTokens),
+			Calls:     int64(a.Requests - b.Requests),
+			Successes: int64(a.Successes - b.Successes),
+			// Every 429 is rate_limited; the per-day and billing ones
+			// are quota_exhausted besides.
+			RateLimited:    int64(a.RateLimited + a.QuotaExceeded - b.RateLimited - b.QuotaExceeded),
+			QuotaExhausted: int64(a.QuotaExceeded - b.QuotaExceeded),
+			Errors:         int64(a.ServerErrors + a.Unauthorized - b.ServerErrors - b.Unauthorized),
+			InputTokens:    int64(a.InputTokens - b.InputTokens),
+			OutputTokens:   int64(a.OutputTokens - b.OutputTokens),
 		}
 		got := *pr
 		got.Retries, got.CostUSD = 0, 0
