@@ -111,6 +111,9 @@ func (l *Limiter) count(r *result, reply replyFacts, took time.Duration) (Outcom
 	if q := requestQuota(reply.quotas); q != nil && q.Limit > 0 && q.Window > 0 && q.Window < day {
 		l.learned = *q
 	}
+	if r.err != nil && exceededTokens(reply.quotas) {
+		l.stats.RateLimitedTokens++
+	}
 	switch {
 	case r.err == nil:
 		o.Success = true
@@ -231,6 +234,16 @@ func (l *Limiter) rules() CooldownRules {
 		RateLimitsPerCooldown: l.cfg.rateLimitsPerCooldown,
 		RateLimitCooldown:     l.cfg.rateLimitCooldown,
 	}
+}
+
+// exceededTokens reports whether qs name an exceeded token quota.
+func exceededTokens(qs []Quota) bool {
+	for _, q := range qs {
+		if q.Exceeded && q.Unit != UnitRequests {
+			return true
+		}
+	}
+	return false
 }
 
 // day is the window of per-day quotas.

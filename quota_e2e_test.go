@@ -90,6 +90,9 @@ func TestTokenBoundRun(t *testing.T) {
 		if perOp > 0.01 {
 			t.Errorf("%.4f 429s per operation, want at most 0.01", perOp)
 		}
+		if st := g.Stats(); st.HeldForTokens == 0 || st.RateLimitedTokens != int64(c.RateLimited) || st.HeldForRequests != 0 {
+			t.Errorf("stats %+v: want starts held for tokens, none for requests, every 429 a token one", st)
+		}
 		if len(used) < 5 || mean < 0.95 {
 			t.Errorf("mean use %.3f of the token quota over %d learned windows, want >= 0.95", mean, len(used))
 		}

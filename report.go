@@ -67,12 +67,16 @@ type ProviderReport struct {
 	RateLimited int64 `json:"rate_limited"`
 	// QuotaExhausted is the part of RateLimited refused until a quota's
 	// reset (per-day quotas, billing), not retried.
-	QuotaExhausted int64   `json:"quota_exhausted"`
-	Retries        int64   `json:"retries"`
-	Errors         int64   `json:"errors"`
-	InputTokens    int64   `json:"input_tokens"`
-	OutputTokens   int64   `json:"output_tokens"`
-	CostUSD        float64 `json:"cost_usd"`
+	QuotaExhausted int64 `json:"quota_exhausted"`
+	// RateLimitedTokens is the part of RateLimited whose 429 named a token
+	// quota; HeldForTokens counts the starts pacing held for one.
+	RateLimitedTokens int64   `json:"rate_limited_tokens"`
+	HeldForTokens     int64   `json:"held_for_tokens"`
+	Retries           int64   `json:"retries"`
+	Errors            int64   `json:"errors"`
+	InputTokens       int64   `json:"input_tokens"`
+	OutputTokens      int64   `json:"output_tokens"`
+	CostUSD           float64 `json:"cost_usd"`
 }
 
 func snapshot(nodes []treeNode) []Stats {
@@ -210,6 +214,8 @@ func (pr *ProviderReport) add(q *ProviderReport) {
 	pr.Successes += q.Successes
 	pr.RateLimited += q.RateLimited
 	pr.QuotaExhausted += q.QuotaExhausted
+	pr.RateLimitedTokens += q.RateLimitedTokens
+	pr.HeldForTokens += q.HeldForTokens
 	pr.Retries += q.Retries
 	pr.Errors += q.Errors
 	pr.InputTokens += q.InputTokens
@@ -259,6 +265,7 @@ func (t *tally) fill(rep *Report, nodes []treeNode, before, after []Stats) {
 		d := after[i].Sub(before[i])
 		pr.add(&ProviderReport{
 			Calls: d.Calls, Successes: d.Successes, RateLimited: d.Refused(), QuotaExhausted: d.QuotaExhausted,
+			RateLimitedTokens: d.RateLimitedTokens, HeldForTokens: d.HeldForTokens,
 			Retries: d.Retries, Errors: d.Errors(),
 			InputTokens: d.InputTokens, OutputTokens: d.OutputTokens,
 		})

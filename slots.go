@@ -332,6 +332,11 @@ func (l *Limiter) held(h Hold) {
 	if h.Quota {
 		l.holdUnit = h.Unit
 		l.openReason = "quota"
+		if h.Unit == UnitRequests {
+			l.stats.HeldForRequests++
+		} else {
+			l.stats.HeldForTokens++
+		}
 	} else {
 		l.openReason = "gate"
 	}

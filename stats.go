@@ -37,6 +37,12 @@ type Stats struct {
 	// Rejected counts calls refused without being sent: with a [*WaitError]
 	// or on an exhausted quota.
 	Rejected int64
+	// HeldForRequests and HeldForTokens count the times pacing held a
+	// start back for a request quota, and for a token quota.
+	HeldForRequests, HeldForTokens int64
+	// RateLimitedTokens counts the failed attempts whose 429 named a token
+	// quota it exceeded: the part of the refusals that tokens caused.
+	RateLimitedTokens int64
 	// Cooldowns counts pauses of the gate by cause.
 	Cooldowns Cooldowns
 	// InputTokens and OutputTokens add up Usage of successful attempts.
@@ -84,7 +90,9 @@ func (s Stats) combine(t Stats, sign int64) Stats {
 		Permanent: s.Permanent + sign*t.Permanent, Retries: s.Retries + sign*t.Retries,
 		Canceled: s.Canceled + sign*t.Canceled, Throttled: s.Throttled + sign*t.Throttled,
 		Panics: s.Panics + sign*t.Panics, StateErrors: s.StateErrors + sign*t.StateErrors,
-		Rejected: s.Rejected + sign*t.Rejected,
+		Rejected:        s.Rejected + sign*t.Rejected,
+		HeldForRequests: s.HeldForRequests + sign*t.HeldForRequests, HeldForTokens: s.HeldForTokens + sign*t.HeldForTokens,
+		RateLimitedTokens: s.RateLimitedTokens + sign*t.RateLimitedTokens,
 		Cooldowns: Cooldowns{
 			Successes:  s.Cooldowns.Successes + sign*t.Cooldowns.Successes,
 			RateLimit:  s.Cooldowns.RateLimit + sign*t.Cooldowns.RateLimit,
