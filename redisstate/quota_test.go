@@ -90,6 +90,7 @@ func runReplicas(t *testing.T, shared bool) quotaResult {
 // each keep their own state overrun it on the same run.
 func TestReplicasShareOneQuota(t *testing.T) {
 	redisAddr(t)
+	t.Parallel() // 24 s of real time, beside TestReplicasShareOneTokenQuota's
 	if testing.Short() {
 		t.Skip("real-time run of 24 s")
 	}
