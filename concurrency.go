@@ -168,7 +168,7 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 			return nil, err
 		}
 		l.countStart(attempt)
-		resp, r := l.attempt(ctx, req, c.cost)
+		resp, r := l.attempt(ctx, req, c.cost, c.admitted)
 		if r.err == nil {
 			if resp.Provider == "" {
 				resp.Provider = l.p.Name()
@@ -199,12 +199,11 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 	}
 }
 
-// attempt sends req once in the slot acquire took and applies the outcome.
-// The slot is given back however the attempt ends, after the outcome is
-// recorded, so the next start sees what this one taught.
-func (l *Limiter) attempt(ctx context.Context, req *Request, cost Cost) (*Response, result) {
+// attempt sends req once in the slot acquire took at begin, and applies
+// the outcome. The slot is given back however the attempt ends, after the
+// outcome is recorded, so the next start sees what this one taught.
+func (l *Limiter) attempt(ctx context.Context, req *Request, cost Cost, begin time.Time) (*Response, result) {
 	defer l.releaseSlot()
-	begin := time.Now()
 	resp, err := l.send(ctx, req)
 	return resp, l.finish(ctx, req, resp, err, cost, time.Since(begin))
 }
@@ -233,6 +232,9 @@ type callBudget struct {
 	waited  time.Duration // spent waiting so far
 	last    error         // the last attempt's failure, the cause of a wait
 	cost    Cost          // the tokens each attempt reserves
+	// admitted is when the state admitted the current attempt: when it
+	// starts, give or take the microseconds to the provider's call.
+	admitted time.Time
 }
 
 // budget returns how long the call may still wait at now, and whether that

@@ -11,18 +11,19 @@ const (
 	stateRetry = time.Second
 )
 
-// admit asks the state whether an attempt of cost may start now. It fails
-// only when ctx is done or the state panicked.
-func (l *Limiter) admit(ctx context.Context, cost Cost) (h Hold, err error) {
+// admit asks the state whether an attempt of cost may start at now. It
+// fails only when ctx is done or the state panicked.
+func (l *Limiter) admit(ctx context.Context, cost Cost, now time.Time) (h Hold, err error) {
 	a := Admission{Quotas: l.cfg.quotas, Cost: cost}
 	if l.shared == nil {
-		// The common case, without a closure.
+		// The common case, without a closure, and on the clock the
+		// caller read.
 		defer func() {
 			if v := recover(); v != nil {
 				err = l.panicked("state", v)
 			}
 		}()
-		return l.local.Admit(ctx, a)
+		return l.local.admitAt(now, a), nil
 	}
 	err = l.withState(ctx, func(ctx context.Context, s State) (err error) {
 		h, err = s.Admit(ctx, a)

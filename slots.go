@@ -52,17 +52,19 @@ func nudge(w *waiter) {
 // acquire returns once the caller holds a slot and the state has counted
 // its start. On failure it holds no slot.
 func (l *Limiter) acquire(c *callBudget) error {
-	fast, err := l.enter(time.Now())
+	now := time.Now()
+	fast, err := l.enter(now)
 	if err != nil {
 		return err
 	}
 	if fast {
-		h, err := l.admit(c.ctx, c.cost)
+		h, err := l.admit(c.ctx, c.cost, now)
 		if err != nil {
 			l.releaseSlot()
 			return l.admitFailed(c, err)
 		}
 		if h.Wait <= 0 {
+			c.admitted = now
 			return nil
 		}
 		l.releaseSlot()
@@ -198,7 +200,8 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 		case stepOut:
 			return w.refusal
 		case stepStart:
-			h, err := l.admit(c.ctx, c.cost)
+			now := time.Now()
+			h, err := l.admit(c.ctx, c.cost, now)
 			if err != nil {
 				l.releaseSlot()
 				l.leave(w)
@@ -206,6 +209,7 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 			}
 			if h.Wait <= 0 {
 				l.leave(w)
+				c.admitted = now
 				return nil
 			}
 			l.releaseSlot()

@@ -102,11 +102,22 @@ type MemoryState struct {
 
 // Admit implements [State].
 func (m *MemoryState) Admit(_ context.Context, a Admission) (Hold, error) {
+	return m.admitAt(time.Now(), a), nil
+}
+
+// admitAt is Admit at now: a Limiter that just read the clock passes its
+// reading, since reading it is much of an uncontended call's cost.
+func (m *MemoryState) admitAt(now time.Time, a Admission) Hold {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := time.Now()
 	m.setTold(a.Quotas)
-	h := Hold{Wait: m.pausedUntil.Sub(now)}
+	var h Hold
+	if now.Before(m.pausedUntil) {
+		h.Wait = m.pausedUntil.Sub(now)
+	}
+	if !m.paced() {
+		return h
+	}
 	for u := range Unit(units) {
 		cost := a.Cost.of(u)
 		if u != UnitRequests && cost == 0 {
@@ -118,7 +129,7 @@ func (m *MemoryState) Admit(_ context.Context, a Admission) (Hold, error) {
 		h = h.atLeast(m.learned[u].wait(now, cost), u)
 	}
 	if h.Wait > 0 {
-		return h, nil
+		return h
 	}
 	for u := range Unit(units) {
 		cost := a.Cost.of(u)
@@ -127,7 +138,7 @@ func (m *MemoryState) Admit(_ context.Context, a Admission) (Hold, error) {
 		}
 		m.learned[u].take(now, cost)
 	}
-	return Hold{}, nil
+	return Hold{}
 }
 
 // atLeast returns h, or a quota hold of unit u when d is longer.
@@ -138,8 +149,21 @@ func (h Hold) atLeast(d time.Duration, u Unit) Hold {
 	return h
 }
 
+// paced reports whether any quota is told or learned.
+func (m *MemoryState) paced() bool {
+	for u := range units {
+		if m.told[u] != nil || m.learned[u].known() {
+			return true
+		}
+	}
+	return false
+}
+
 // setTold sets the told quotas; a changed one starts a new log.
 func (m *MemoryState) setTold(qs []Quota) {
+	if len(qs) == 0 && m.told == ([units]*toldQuota{}) {
+		return
+	}
 	var want [units]*Quota
 	for i := range qs {
 		if q := &qs[i]; q.Limit > 0 && int(q.Unit) < units {
@@ -162,6 +186,10 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 	r := o.Rules
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if o.Success && m.rateLimits == 0 && len(o.Quotas) == 0 && o.Used == o.Reserved &&
+		!(r.SuccessesPerCooldown > 0 && r.SuccessCooldown > 0 && (r.SuccessCooldownAlways || m.armed)) {
+		return fired, nil // a plain success changes nothing
+	}
 	// time.Now is much of an uncontended call's cost: read it only when
 	// something needs it.
 	var now time.Time

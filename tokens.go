@@ -1,6 +1,9 @@
 package llmlimit
 
-import "math"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // tokenEstimate estimates what an attempt will count against token
 // quotas before it is sent: its prompt's bytes times a ratio of tokens per
@@ -9,10 +12,12 @@ import "math"
 // request's MaxOutputTokens, or the recent mean of replies' output. No
 // tokenizer is downloaded and no call made.
 //
-// tokenEstimate has no lock of its own: the Limiter's mutex guards it.
+// tokenEstimate is read and written with atomics, off the Limiter's lock:
+// two replies calibrating at once may lose one's step, which an average of
+// eight barely feels.
 type tokenEstimate struct {
-	perByte float64 // 0 until calibrated: a quarter
-	output  float64 // mean output tokens
+	perByte atomic.Uint64 // float64 bits; 0 until calibrated: a quarter
+	output  atomic.Uint64 // float64 bits: mean output tokens
 }
 
 // defaultTokensPerByte is the ratio before any reply reports usage.
@@ -28,9 +33,7 @@ func promptBytes(req *Request) int {
 
 // estimate returns req's cost.
 func (l *Limiter) estimate(req *Request) Cost {
-	l.mu.Lock()
-	perByte, output := l.tokens.perByte, l.tokens.output
-	l.mu.Unlock()
+	perByte, output := math.Float64frombits(l.tokens.perByte.Load()), math.Float64frombits(l.tokens.output.Load())
 	if perByte == 0 {
 		perByte = defaultTokensPerByte
 	}
@@ -49,13 +52,11 @@ func (l *Limiter) calibrate(req *Request, in, out int) {
 	if b == 0 || in <= 0 {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ratio := float64(in) / float64(b)
-	if l.tokens.perByte == 0 {
-		l.tokens.perByte, l.tokens.output = ratio, float64(max(out, 0))
-		return
+	ratio, o := float64(in)/float64(b), float64(max(out, 0))
+	perByte, output := math.Float64frombits(l.tokens.perByte.Load()), math.Float64frombits(l.tokens.output.Load())
+	if perByte != 0 {
+		ratio, o = perByte+(ratio-perByte)/8, output+(o-output)/8
 	}
-	l.tokens.perByte += (ratio - l.tokens.perByte) / 8
-	l.tokens.output += (float64(max(out, 0)) - l.tokens.output) / 8
+	l.tokens.perByte.Store(math.Float64bits(ratio))
+	l.tokens.output.Store(math.Float64bits(o))
 }
