@@ -19,6 +19,7 @@ type run struct {
 	items []Item
 	vocab []string
 	keyer keyer
+	cache *runCache
 	tally *tally
 	// held is how long dispatch held the run's tail; only dispatch writes it.
 	held time.Duration
@@ -37,17 +38,18 @@ type run struct {
 // group is the items sharing one text, tagged once. The first item's id
 // stands for the group in batches.
 type group struct {
-	key, text string
-	idx       []int
+	key  resultKey
+	text string
+	idx  []int
 }
 
 func (r *run) id(g *group) string { return r.items[g.idx[0]].ID }
 
-// prepare settles items that need no call (bad text, cache hits) and groups
-// the rest by text, in order of first appearance.
-func (r *run) prepare() []*group {
+// prepare settles items that need no call (bad text, cached results) and
+// groups the rest by text, in order of first appearance.
+func (r *run) prepare(ctx context.Context) []*group {
 	var groups []*group
-	byKey := map[string]*group{}
+	byKey := map[resultKey]*group{}
 	max := r.t.cfg.maxItemBytes
 	for i, it := range r.items {
 		var err error
@@ -68,17 +70,11 @@ func (r *run) prepare() []*group {
 			g.idx = append(g.idx, i)
 			continue
 		}
-		if r.t.cache != nil {
-			if tags, ok := r.t.cache.Get(key); ok && len(tags) > 0 {
-				r.settle(&group{idx: []int{i}}, tags, "", true, nil)
-				continue
-			}
-		}
 		g := &group{key: key, text: it.Text, idx: []int{i}}
 		byKey[key] = g
 		groups = append(groups, g)
 	}
-	return groups
+	return r.serveCached(ctx, groups)
 }
 
 // dispatch sends the groups in batches until done or ctx ends. Once a slot
@@ -194,8 +190,11 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	r.tally.serve(resp, took)
 
 	got, perr := prompt.ParseReply(resp.Text, ids, r.vocab)
+	o := r.cache.policy.originOf(resp)
+	o.at = time.Now()
 	for i, g := range groups {
 		if tags, found := got[ids[i]]; found {
+			r.cache.keep(g.key, stored{tags: tags, origin: o})
 			r.settle(g, tags, resp.Provider, false, nil)
 		} else {
 			missing = append(missing, g)
@@ -216,12 +215,9 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	return missing, cause, true
 }
 
-// settle records the outcome of every item of g, adds successful tags to the
-// cache, and calls the callbacks. errFor gives each item's error from its id.
+// settle records the outcome of every item of g and calls the callbacks.
+// errFor gives each item's error from its id.
 func (r *run) settle(g *group, tags []string, provider string, cached bool, errFor func(id string) error) {
-	if errFor == nil && !cached && r.t.cache != nil && g.key != "" {
-		r.t.cache.Add(g.key, tags)
-	}
 	onResult, onProgress := r.t.cfg.onResult, r.t.cfg.onProgress
 	for _, i := range g.idx {
 		res := Result{ID: r.items[i].ID, Cached: cached}

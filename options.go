@@ -81,6 +81,9 @@ type config struct {
 	cacheSize    int
 	cache        Cache
 	cacheSet     bool
+	store        *Store
+	emulated     bool
+	anyModel     bool
 	maxItemBytes int
 	prices       map[string]Price
 	model        string
@@ -277,6 +280,32 @@ func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 // WithCache makes TagSpace use cache instead of a new LRU, for example one
 // loaded from a file or shared between runs. nil disables caching.
 func WithCache(cache Cache) Option { return func(c *config) { c.cache, c.cacheSet = cache, true } }
+
+// WithStore puts s behind TagSpace's in-memory cache: a run looks up in s
+// what the in-memory cache lacks and writes every result it gets to s as it
+// arrives, so that every result of every run is kept and a killed run
+// loses almost nothing (see [Store]). nil, the default, keeps results in
+// memory only. [WithCacheEnabled](false) turns the store off too.
+func WithStore(s *Store) Option { return func(c *config) { c.store = s } }
+
+// WithEmulator tells TagSpace that its provider answers from an emulator
+// (such as package llmtest's), not a real model. Emulators name real models
+// in their replies, so TagSpace can't tell by itself. A run told so records
+// its results as emulated and serves from the cache only results that were
+// emulated too; a run not told so never serves emulated results. The
+// default is false. cmd/tagspace sets it whenever it runs on its built-in
+// emulator.
+func WithEmulator(on bool) Option { return func(c *config) { c.emulated = on } }
+
+// WithCacheFromAnyModel lets a run serve cached results whatever provider
+// and model produced them, including results of unknown origin (added
+// through the Cache interface or imported from an old cache file). By
+// default a run serves only results of the providers and models it would
+// call itself: a new model is a cache miss. Results of an emulator are
+// still served only to emulated runs ([WithEmulator]), and a changed
+// vocabulary or batch protocol is always a miss, since the cache key
+// includes them.
+func WithCacheFromAnyModel(on bool) Option { return func(c *config) { c.anyModel = on } }
 
 // WithMaxItemBytes limits the size of one item's text; longer items fail
 // with an error instead of being sent. Default 64 KiB.

@@ -85,6 +85,7 @@ type TagSpace struct {
 	p      Provider
 	cfg    config
 	cache  Cache
+	store  *Store
 	prices map[string]Price
 }
 
@@ -94,8 +95,8 @@ type TagSpace struct {
 // is an error naming the setting.
 //
 // The cache is a new [LRUCache] of [WithCacheSize] entries unless
-// [WithCache] gives one; [WithCacheEnabled](false) turns caching off either
-// way.
+// [WithCache] gives one, in front of the [Store] of [WithStore] if any;
+// [WithCacheEnabled](false) turns both off.
 func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
 	if p == nil {
 		return nil, errors.New("llmlimit: tagspace: nil provider")
@@ -118,6 +119,9 @@ func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
 			return nil, err
 		}
 		t.cache = c
+	}
+	if cfg.cacheEnabled {
+		t.store = cfg.store
 	}
 	return t, nil
 }
@@ -163,8 +167,26 @@ func (c *config) validateTagSpace() error {
 	return nil
 }
 
-// Cache returns the cache in use, or nil when caching is off.
+// Cache returns the in-memory cache in use, or nil when caching is off.
 func (t *TagSpace) Cache() Cache { return t.cache }
+
+// newRunCache sets up a run's cache layers and starts its store writer,
+// which the caller must close.
+func (t *TagSpace) newRunCache(ctx context.Context, k keyer) *runCache {
+	c := &runCache{
+		hot: t.cache, store: t.store, from: map[string]int{},
+		policy: originPolicy{
+			emulated: t.cfg.emulated, anyModel: t.cfg.anyModel,
+			protocol: prompt.Version, vocab: k.vocab,
+			models: providerModels(t.p, t.cfg.model),
+		},
+	}
+	c.lru, _ = t.cache.(*LRUCache)
+	if t.store != nil {
+		c.writer = startWriter(ctx, t.store, t.cfg.logger)
+	}
+	return c
+}
 
 // Run tags s and returns a report with one Result per item, in input order.
 //
@@ -186,16 +208,17 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	resetTree(t.p, 0)
 	nodes := providerTree(t.p)
 	before := snapshot(nodes)
+	k := newKeyer(vocab)
 	r := &run{
-		t: t, items: s.Items, vocab: vocab, keyer: newKeyer(vocab),
+		t: t, items: s.Items, vocab: vocab, keyer: k, cache: t.newRunCache(ctx, k),
 		results: make([]Result, len(s.Items)), settled: make([]bool, len(s.Items)),
 		tally: newTally(t.prices, primaryName(t.p)), schema: prompt.Schema(),
 	}
 	r.progress.Total = len(s.Items)
 	t.cfg.logger.Info("run start", "space", s.Name, "items", len(s.Items), "batch_size", t.cfg.batchSize,
-		"cache", t.cache != nil)
+		"cache", t.cache != nil, "store", t.store != nil)
 
-	r.dispatch(ctx, r.prepare())
+	r.dispatch(ctx, r.prepare(ctx))
 	canceled := r.finish(ctx)
 
 	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results}
@@ -213,6 +236,7 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	if rep.Items > 0 {
 		rep.CacheHitRate = float64(rep.Cached) / float64(rep.Items)
 	}
+	r.cache.fill(rep)
 	r.tally.fill(rep, nodes, before, snapshot(nodes))
 	rep.ElapsedSeconds = time.Since(start).Seconds()
 	rep.HeldSeconds = r.held.Seconds()

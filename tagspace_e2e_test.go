@@ -130,7 +130,7 @@ func checkCounts(t *testing.T, rep *llmlimit.Report, before, after llmtest.Count
 
 // TestTagSpaceEndToEnd runs 1,000 items through the real SDKs against a
 // Gemini quota of 15 requests a minute that forces 429s and fallback, then
-// runs again from the saved cache.
+// runs again from the store the first run wrote.
 func TestTagSpaceEndToEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := llmtest.NewEmulator(llmtest.Config{
@@ -139,7 +139,11 @@ func TestTagSpaceEndToEnd(t *testing.T) {
 			Seed:   1,
 		})
 		s := e2eSpace(1000)
-		ts, err := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithCacheSize(2000))
+		store, err := llmlimit.OpenStore(filepath.Join(t.TempDir(), "e2e.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithStore(store))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,16 +170,8 @@ func TestTagSpaceEndToEnd(t *testing.T) {
 			rep.Operations, rep.PrimarySuccessRate, rep.FallbackRate, *rep.Providers["gemini"], *rep.Providers["openai"],
 			rep.ElapsedSeconds, rep.Cooldowns)
 
-		// Save the cache, load it into a new TagSpace: no call at all.
-		path := filepath.Join(t.TempDir(), "e2e.cache")
-		if err := ts.Cache().(*llmlimit.LRUCache).Save(path); err != nil {
-			t.Fatal(err)
-		}
-		cache, _ := llmlimit.NewLRUCache(2000)
-		if err := cache.Load(path); err != nil {
-			t.Fatal(err)
-		}
-		ts2, _ := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithCache(cache))
+		// A new TagSpace on the store the first run wrote: no call at all.
+		ts2, _ := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithStore(store))
 		rep2, err := ts2.Run(t.Context(), s)
 		if err != nil {
 			t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,13 +33,16 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	if err := validateOptions(opts); err != nil {
 		return exitUsage, usageError{err}
 	}
-	cachePath, err := c.cachePath(space.Name)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return exitUsage, err
-	}
+	store, err := openStore(c, space.Name, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "tagspace: cache not persisted: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage, err
+		}
+		fmt.Fprintf(stderr, "tagspace: results not stored: %v\n", err)
+	}
+	if store != nil {
+		opts = append(opts, llmlimit.WithStore(store))
 	}
 
 	// Open the outputs now: an unwritable path is bad usage, found before
@@ -63,6 +64,7 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	}
 	defer pl.close()
 
+	opts = append(opts, llmlimit.WithEmulator(pl.emulator != nil), llmlimit.WithCacheFromAnyModel(c.anyModel))
 	var bar *progressbar.ProgressBar
 	if c.progress && !c.debug {
 		bar = newBar(len(space.Items), stderr)
@@ -72,13 +74,6 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	if err != nil {
 		return exitUsage, usageError{err}
 	}
-	lru, _ := ts.Cache().(*llmlimit.LRUCache)
-	if lru != nil && cachePath != "" {
-		if err := lru.Load(cachePath); err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(stderr, "tagspace: ignoring cache file: %v\n", err)
-		}
-	}
-
 	report, runErr := ts.Run(ctx, space)
 	if bar != nil {
 		_ = bar.Finish()
@@ -89,11 +84,6 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 			return exitUsage, usageError{runErr}
 		}
 		return exitFailed, runErr
-	}
-	if lru != nil && cachePath != "" {
-		if err := lru.Save(cachePath); err != nil {
-			fmt.Fprintf(stderr, "tagspace: cache not saved: %v\n", err)
-		}
 	}
 	if err := writeResults(out, report.Results); err != nil {
 		return exitFailed, err
@@ -109,7 +99,7 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 			return exitFailed, err
 		}
 	}
-	writeSummary(stderr, report, pl)
+	writeSummary(stderr, report, pl, store)
 	if runErr != nil {
 		fmt.Fprintf(stderr, "tagspace: run stopped: %v\n", runErr)
 		return exitFailed, nil
@@ -136,32 +126,6 @@ type noProvider struct{}
 func (noProvider) Name() string { return "none" }
 func (noProvider) Generate(context.Context, *llmlimit.Request) (*llmlimit.Response, error) {
 	return nil, errors.New("tagspace: no provider")
-}
-
-// cachePath is where the space's cache persists between runs: -cache-file,
-// or <user cache dir>/llmlimit/<space>.cache. "" with -no-cache.
-func (c *cli) cachePath(space string) (string, error) {
-	switch {
-	case c.noCache:
-		return "", nil
-	case c.cacheFile != "":
-		// The cache is saved by rename, which would replace a device
-		// (-cache-file /dev/null) or a symlink; resolve links and refuse
-		// anything but a regular file.
-		path := c.cacheFile
-		if real, err := filepath.EvalSymlinks(path); err == nil {
-			path = real
-		}
-		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-			return "", usagef("-cache-file %s: not a regular file (use -no-cache to skip the cache)", c.cacheFile)
-		}
-		return path, nil
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "llmlimit", safeFileName(space)+".cache"), nil
 }
 
 // safeFileName keeps a space name from escaping the cache directory.

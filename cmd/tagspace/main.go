@@ -47,6 +47,7 @@ type cli struct {
 	space, in, tags string
 	out, report     string
 	noCache, debug  bool
+	anyModel        bool
 	emulate         bool
 	cacheFile       string
 	geminiModel     string
@@ -103,7 +104,8 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli,
 	fs.StringVar(&c.out, "out", "", "write results JSONL here instead of stdout")
 	fs.StringVar(&c.report, "report", "", "write the run's report as JSON here")
 	fs.BoolVar(&c.noCache, "no-cache", false, "don't use or persist the cache")
-	fs.StringVar(&c.cacheFile, "cache-file", "", "cache file (default: <user cache dir>/llmlimit/<space>.cache)")
+	fs.StringVar(&c.cacheFile, "cache-file", "", "result store file (default: <user cache dir>/llmlimit/"+storeFileName+")")
+	fs.BoolVar(&c.anyModel, "reuse-cache-from-any-model", false, "serve stored results whatever model produced them (never an emulator's to a real run)")
 	fs.BoolVar(&c.debug, "debug", false, "print the structured logs on stderr")
 	fs.BoolVar(&c.emulate, "emulate", false, "use the built-in emulator even when API keys are set")
 	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model (default "+llmlimit.DefaultGeminiModel+")")

@@ -171,9 +171,14 @@ func writeReport(w io.Writer, r *llmlimit.Report, e *llmtest.Emulator) error {
 }
 
 // writeSummary prints the run's figures as two tables on stderr.
-func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
+func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit.Store) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nspace\t%s\n", r.Space)
+	if store != nil {
+		fmt.Fprintf(tw, "store\t%s (%d results written)\n", store.Path(), r.Stored)
+	} else {
+		fmt.Fprintf(tw, "store\tnone (-no-cache)\n")
+	}
 	fmt.Fprintf(tw, "items\t%d\n", r.Items)
 	fmt.Fprintf(tw, "tagged\t%d\n", r.Tagged)
 	fmt.Fprintf(tw, "failed\t%d\n", r.Failed)
@@ -182,6 +187,15 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
 	fmt.Fprintf(tw, "primary success rate\t%.1f%%\n", 100*r.PrimarySuccessRate)
 	fmt.Fprintf(tw, "fallback rate\t%.1f%%\n", 100*r.FallbackRate)
 	fmt.Fprintf(tw, "cache hit rate\t%.1f%%\n", 100*r.CacheHitRate)
+	for _, o := range sortedKeys(r.CachedFrom) {
+		fmt.Fprintf(tw, "  from %s\t%d\n", o, r.CachedFrom[o])
+	}
+	if r.CacheOtherOrigin > 0 {
+		fmt.Fprintf(tw, "  not served: other model or emulator\t%d (-reuse-cache-from-any-model serves another model's)\n", r.CacheOtherOrigin)
+	}
+	if r.StoreError != "" {
+		fmt.Fprintf(tw, "store error\t%s\n", r.StoreError)
+	}
 	fmt.Fprintf(tw, "avg s/op\t%.2f\n", r.AvgOpSeconds)
 	fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
 	fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
@@ -207,6 +221,15 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
 			c.Gemini.Requests, c.Gemini.RateLimited+c.Gemini.QuotaExceeded,
 			c.OpenAI.Requests, c.OpenAI.RateLimited+c.OpenAI.QuotaExceeded)
 	}
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // providerOrder lists the report's providers in fallback order, then any

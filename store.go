@@ -1,0 +1,336 @@
+package llmlimit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Store is a persistent result store: every result TagSpace gets, with its
+// origin, in one embedded database file (go.etcd.io/bbolt), behind
+// TagSpace's in-memory [LRUCache] (see [WithStore]). Results are written as
+// they arrive, in groups, so a process killed mid-run keeps what it had
+// written; a run reads the store in chunks, so its memory doesn't grow with
+// the store's size.
+//
+// A Store holds no file open between operations: each one opens the file,
+// takes bbolt's lock (shared to read, exclusive to write), runs one short
+// transaction and closes it. Several goroutines and several processes may
+// therefore use one file at once; each waits for the others' transactions,
+// which last milliseconds, and an operation that can't get the lock within
+// 30 s fails. A Store is safe for simultaneous use by multiple goroutines.
+type Store struct {
+	path       string
+	lockWait   time.Duration
+	migrated   int
+	migrateErr error
+}
+
+// Store file layout: bucket "meta" holds the format name and version,
+// bucket "results" maps a 32-byte key to an encoded entry.
+var (
+	metaBucket    = []byte("meta")
+	resultsBucket = []byte("results")
+	formatKey     = []byte("format")
+	versionKey    = []byte("version")
+)
+
+const (
+	storeFormat  = "llmlimit-store"
+	storeVersion = "1"
+	// storeChunk is how many keys one read transaction looks up, and so
+	// what bounds the pages of the file one lookup maps in at a time.
+	storeChunk = 4096
+)
+
+// OpenStore opens the store at path, creating it (and missing directories,
+// 0700; the file 0600) when there is none. It checks the file and closes it
+// again; see [Store] for why.
+//
+// A file that is not a store is refused with an error matching
+// [ErrNotStore], without reading more than its first page; a store that is
+// damaged or of another format version with one matching
+// [ErrCorruptCache]. Neither is changed. One exception: a cache file of the
+// JSON format cmd/tagspace wrote before stores existed is migrated once:
+// renamed to path+".v1", its entries imported into a new store at path
+// (see [Store.Import] and [Store.Migrated]).
+func OpenStore(path string) (*Store, error) {
+	s := &Store{path: path, lockWait: 30 * time.Second}
+	kind, err := sniffFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("llmlimit: store: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("llmlimit: store: %w", err)
+	case kind == fileOldCache:
+		if err := s.migrate(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	case kind != fileStore:
+		return nil, fmt.Errorf("%w: %s holds something else (remove it or name another file)", ErrNotStore, path)
+	default:
+		if err := checkBoltFile(path); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.init(context.Background()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path returns the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Migrated returns how many entries OpenStore imported from an old cache
+// file it found at the store's path (0 when it found none), and why it
+// stopped short if it did: a damaged old file, whose entries before the
+// damage were imported.
+func (s *Store) Migrated() (int, error) { return s.migrated, s.migrateErr }
+
+func (s *Store) migrate() error {
+	old := s.path + ".v1"
+	if _, err := os.Lstat(old); err == nil {
+		return fmt.Errorf("llmlimit: store: %s is an old cache file, and %s exists too: remove one", s.path, old)
+	}
+	if err := os.Rename(s.path, old); err != nil {
+		return fmt.Errorf("llmlimit: store: %w", err)
+	}
+	if err := s.init(context.Background()); err != nil {
+		return err
+	}
+	s.migrated, s.migrateErr = s.Import(old)
+	return nil
+}
+
+// init creates the buckets of a new store, or checks an existing store's
+// format.
+func (s *Store) init(ctx context.Context) error {
+	db, err := s.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(metaBucket)
+		if meta == nil {
+			if tx.Bucket(resultsBucket) != nil || bucketCount(tx) > 0 {
+				return fmt.Errorf("%w: %s is a bbolt database of another program", ErrNotStore, s.path)
+			}
+			if meta, err = tx.CreateBucket(metaBucket); err != nil {
+				return err
+			}
+			if err := meta.Put(formatKey, []byte(storeFormat)); err != nil {
+				return err
+			}
+			if err := meta.Put(versionKey, []byte(storeVersion)); err != nil {
+				return err
+			}
+			_, err := tx.CreateBucket(resultsBucket)
+			return err
+		}
+		if f, v := meta.Get(formatKey), meta.Get(versionKey); string(f) != storeFormat || string(v) != storeVersion {
+			return fmt.Errorf("%w %s: format %q version %q, want %q version %q", ErrCorruptCache, s.path, f, v, storeFormat, storeVersion)
+		}
+		if tx.Bucket(resultsBucket) == nil {
+			return fmt.Errorf("%w %s: no results bucket", ErrCorruptCache, s.path)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrCorruptCache) && !errors.Is(err, ErrNotStore) {
+		return fmt.Errorf("llmlimit: store %s: %w", s.path, err)
+	}
+	return err
+}
+
+func bucketCount(tx *bolt.Tx) int {
+	n := 0
+	_ = tx.ForEach(func([]byte, *bolt.Bucket) error { n++; return nil })
+	return n
+}
+
+// open opens the file and takes its lock, polling so that the wait honours
+// ctx (bbolt's own wait doesn't) and hands over quickly: another process's
+// transaction lasts milliseconds.
+func (s *Store) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
+	deadline := time.Now().Add(s.lockWait)
+	pause := time.Millisecond
+	for {
+		// A timeout this short makes bbolt try the lock once.
+		db, err := bolt.Open(s.path, 0o600, &bolt.Options{
+			Timeout: time.Nanosecond, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType,
+		})
+		if err == nil {
+			return db, nil
+		}
+		if !errors.Is(err, berrors.ErrTimeout) {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("llmlimit: store: %w", err)
+			}
+			return nil, fmt.Errorf("%w %s: %v", ErrCorruptCache, s.path, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("llmlimit: store %s: locked by another process for more than %s", s.path, s.lockWait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 20*time.Millisecond)
+	}
+}
+
+// Len returns the number of results in the store.
+func (s *Store) Len() (int, error) {
+	db, err := s.open(context.Background(), true)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	n := 0
+	err = db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(resultsBucket).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// lookup calls found for every key that has a readable entry, with the
+// key's index. Keys are read in chunks, in key order, each chunk in its
+// own short transaction. found runs inside the transaction: it must be
+// quick and must not call the store.
+func (s *Store) lookup(ctx context.Context, keys []resultKey, found func(i int, e stored)) error {
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
+	for chunk := range slices.Chunk(order, storeChunk) {
+		db, err := s.open(ctx, true)
+		if err != nil {
+			return err
+		}
+		err = db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(resultsBucket)
+			for _, i := range chunk {
+				if v := b.Get(keys[i][:]); v != nil {
+					if e, err := decodeStored(v); err == nil {
+						found(i, e)
+					}
+				}
+			}
+			return nil
+		})
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("llmlimit: store %s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+// record is one result to write.
+type record struct {
+	key resultKey
+	val stored
+}
+
+// put writes recs in one transaction, replacing entries under the same
+// keys. It sorts recs.
+func (s *Store) put(ctx context.Context, recs []record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	slices.SortFunc(recs, func(a, b record) int { return bytes.Compare(a.key[:], b.key[:]) })
+	db, err := s.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// bbolt keeps the values it is given until the commit, so each gets
+	// its own bytes: one arena, whose older arrays stay alive when it grows.
+	arena := make([]byte, 0, 96*len(recs))
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(resultsBucket)
+		for i := range recs {
+			start := len(arena)
+			arena = recs[i].val.encode(arena)
+			if err := b.Put(recs[i].key[:], arena[start:len(arena):len(arena)]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("llmlimit: store %s: write: %w", s.path, err)
+	}
+	return nil
+}
+
+// fileKind is what sniffFile found.
+type fileKind int
+
+const (
+	fileOther fileKind = iota
+	fileStore
+	fileOldCache
+)
+
+// sniffFile reads the start of path to tell a bbolt file, an old JSON cache
+// file and anything else apart, without reading a large file whole.
+func sniffFile(path string) (fileKind, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileOther, err
+	}
+	if !fi.Mode().IsRegular() {
+		return fileOther, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fileOther, err
+	}
+	defer f.Close()
+	head := make([]byte, 64)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fileOther, err
+	}
+	head = head[:n]
+	switch {
+	case n == 0:
+		// An empty file is what a crash during creation leaves; bbolt
+		// initializes it.
+		return fileStore, nil
+	case isBoltHeader(head):
+		return fileStore, nil
+	case bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte(`{"format":"`+cacheFormat+`"`)):
+		return fileOldCache, nil
+	}
+	return fileOther, nil
+}
+
+// isBoltHeader reports whether b starts with a bbolt meta page: a 16-byte
+// page header with the meta flag, then the magic number, in either byte
+// order.
+func isBoltHeader(b []byte) bool {
+	if len(b) < 20 {
+		return false
+	}
+	le := b[16] == 0xed && b[17] == 0xda && b[18] == 0x0c && b[19] == 0xed
+	be := b[16] == 0xed && b[17] == 0x0c && b[18] == 0xda && b[19] == 0xed
+	return le || be
+}
