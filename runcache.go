@@ -92,19 +92,26 @@ func (r *run) serveCached(ctx context.Context, groups []*group) []*group {
 		for i, g := range chunk {
 			keys[i] = g.key
 		}
+		// Of the results an origin the run accepts produced, the newest.
 		got := make([]*stored, len(chunk))
-		err := c.store.lookup(ctx, keys, func(i int, e stored) { got[i] = &e })
+		seen := make([]bool, len(chunk))
+		err := c.store.lookup(ctx, keys, func(i int, e stored) {
+			seen[i] = true
+			if c.policy.accepts(e.origin) && (got[i] == nil || e.origin.at.After(got[i].origin.at)) {
+				got[i] = &e
+			}
+		})
 		if err != nil && c.err == nil {
 			c.err = err
 			r.t.cfg.logger.Warn("store read failed", "store", c.store.Path(), "error", err)
 		}
 		for i, g := range chunk {
 			switch e := got[i]; {
-			case e != nil && c.policy.accepts(e.origin):
+			case e != nil:
 				c.hotAdd(g.key, *e)
 				r.settleCached(g, *e)
 			default:
-				if e != nil || refused[g] {
+				if seen[i] || refused[g] {
 					c.other += len(g.idx)
 				}
 				left = append(left, g)

@@ -36,7 +36,8 @@ type Store struct {
 }
 
 // Store file layout: bucket "meta" holds the format name and version,
-// bucket "results" maps a 32-byte key to an encoded entry.
+// bucket "results" maps a 32-byte key and an origin label (see storeKey)
+// to an encoded entry.
 var (
 	metaBucket    = []byte("meta")
 	resultsBucket = []byte("results")
@@ -193,7 +194,7 @@ func (s *Store) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 	}
 }
 
-// Len returns the number of results in the store.
+// Len returns the number of results in the store: one per text and origin.
 func (s *Store) Len() (int, error) {
 	db, err := s.open(context.Background(), true)
 	if err != nil {
@@ -208,10 +209,11 @@ func (s *Store) Len() (int, error) {
 	return n, err
 }
 
-// lookup calls found for every key that has a readable entry, with the
-// key's index. Keys are read in chunks, in key order, each chunk in its
-// own short transaction. found runs inside the transaction: it must be
-// quick and must not call the store.
+// lookup calls found for every readable entry under each key, with the
+// key's index: one per origin that tagged the text, since results of one
+// origin never replace another's. Keys are read in chunks, in key order,
+// each chunk in its own short transaction. found runs inside the
+// transaction: it must be quick and must not call the store.
 func (s *Store) lookup(ctx context.Context, keys []resultKey, found func(i int, e stored)) error {
 	order := make([]int, len(keys))
 	for i := range order {
@@ -224,9 +226,10 @@ func (s *Store) lookup(ctx context.Context, keys []resultKey, found func(i int, 
 			return err
 		}
 		err = db.View(func(tx *bolt.Tx) error {
-			b := tx.Bucket(resultsBucket)
+			c := tx.Bucket(resultsBucket).Cursor()
 			for _, i := range chunk {
-				if v := b.Get(keys[i][:]); v != nil {
+				prefix := keys[i][:]
+				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 					if e, err := decodeStored(v); err == nil {
 						found(i, e)
 					}
@@ -242,6 +245,18 @@ func (s *Store) lookup(ctx context.Context, keys []resultKey, found func(i int, 
 	return nil
 }
 
+// storeKey is where a result lives in the results bucket: its cache key,
+// then its origin's label, so that each origin keeps its own result of a
+// text (a demo on the emulator never replaces a paid result). Results of
+// unknown origin have the cache key alone.
+func storeKey(b []byte, r *record) []byte {
+	b = append(b, r.key[:]...)
+	if r.val.origin.known() {
+		b = append(b, r.val.origin.label()...)
+	}
+	return b
+}
+
 // record is one result to write.
 type record struct {
 	key resultKey
@@ -254,6 +269,8 @@ func (s *Store) put(ctx context.Context, recs []record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	// Sorted, the puts walk the tree in order; the origin suffix after the
+	// key changes little of that order.
 	slices.SortFunc(recs, func(a, b record) int { return bytes.Compare(a.key[:], b.key[:]) })
 	db, err := s.open(ctx, false)
 	if err != nil {
@@ -267,8 +284,10 @@ func (s *Store) put(ctx context.Context, recs []record) error {
 		b := tx.Bucket(resultsBucket)
 		for i := range recs {
 			start := len(arena)
+			arena = storeKey(arena, &recs[i])
+			mid := len(arena)
 			arena = recs[i].val.encode(arena)
-			if err := b.Put(recs[i].key[:], arena[start:len(arena):len(arena)]); err != nil {
+			if err := b.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
 				return err
 			}
 		}

@@ -44,7 +44,12 @@ func TestStorePutLookup(t *testing.T) {
 	}
 	keys := []resultKey{b.key, newKeyer(nil).key("missing"), a.key}
 	got := map[int]stored{}
-	if err := s.lookup(ctx, keys, func(i int, e stored) { got[i] = e }); err != nil {
+	if err := s.lookup(ctx, keys, func(i int, e stored) {
+		if _, dup := got[i]; dup {
+			t.Errorf("key %d found twice", i)
+		}
+		got[i] = e
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || !slices.Equal(got[0].tags, []string{"z"}) || got[0].origin != b.val.origin ||
@@ -53,6 +58,20 @@ func TestStorePutLookup(t *testing.T) {
 	}
 	if n, err := s.Len(); err != nil || n != 2 {
 		t.Fatalf("Len = %d, %v", n, err)
+	}
+	// Another origin's result of the same text is kept beside the first,
+	// and both are found; the same origin's replaces its own.
+	other := testRecord("first", "w")
+	other.val.origin.model = "gemini-2.5-pro"
+	again := testRecord("first", "x", "v")
+	if err := s.put(ctx, []record{other, again}); err != nil {
+		t.Fatal(err)
+	}
+	var tags [][]string
+	s.lookup(ctx, []resultKey{a.key}, func(_ int, e stored) { tags = append(tags, e.tags) })
+	if len(tags) != 2 || !slices.ContainsFunc(tags, func(t []string) bool { return slices.Equal(t, []string{"w"}) }) ||
+		!slices.ContainsFunc(tags, func(t []string) bool { return slices.Equal(t, []string{"x", "v"}) }) {
+		t.Fatalf("results of %q: %q", "first", tags)
 	}
 	// Modes: the file and the directories OpenStore made are owner-only.
 	for p, want := range map[string]os.FileMode{s.Path(): 0o600, filepath.Dir(s.Path()): 0o700} {

@@ -4,13 +4,18 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // storeWriter writes a run's results to its store as they arrive, in
-// groups: while one transaction commits, the next results gather, so a
-// busy run makes few, larger transactions and an idle one writes each
-// result at once. Its goroutine lives from startWriter to close, within
-// one Run.
+// groups. Each commit rewrites every page its keys fall on (keys are
+// hashes, so they fall everywhere) and syncs the file, so a busy run gains
+// from fewer, larger groups: after a commit the writer waits
+// storeFlushInterval or twice as long as the commit took, whichever is
+// longer (at most storeMaxInterval), so that writing takes at most a third
+// of its time. A result therefore waits at most that long, plus one
+// commit, to be on disk, and a killed process loses at most that much
+// work. Its goroutine lives from startWriter to close, within one Run.
 type storeWriter struct {
 	s      *Store
 	logger *slog.Logger
@@ -23,8 +28,16 @@ type storeWriter struct {
 	err     error
 
 	wake chan struct{}
+	stop chan struct{}
 	done chan struct{}
 }
+
+// The least and the most time between the end of one commit and the start
+// of the next.
+const (
+	storeFlushInterval = 50 * time.Millisecond
+	storeMaxInterval   = 2 * time.Second
+)
 
 // startWriter starts the writer. Its writes outlive a canceled ctx (what
 // was tagged before a Ctrl-C is kept) but are bounded by the store's lock
@@ -32,7 +45,7 @@ type storeWriter struct {
 func startWriter(ctx context.Context, s *Store, logger *slog.Logger) *storeWriter {
 	w := &storeWriter{
 		s: s, logger: logger, ctx: context.WithoutCancel(ctx),
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go w.loop()
 	return w
@@ -50,26 +63,36 @@ func (w *storeWriter) add(rec record) {
 
 func (w *storeWriter) loop() {
 	defer close(w.done)
-	for range w.wake {
+	for {
+		select {
+		case <-w.wake:
+		case <-w.stop:
+		}
 		w.mu.Lock()
 		recs, closing := w.pending, w.closing
 		w.pending = nil
 		w.mu.Unlock()
-		if len(recs) > 0 {
-			w.write(recs)
+		if len(recs) == 0 && closing {
+			return
 		}
+		begin := time.Now()
+		w.write(recs)
 		if closing {
-			w.mu.Lock()
-			empty := len(w.pending) == 0
-			w.mu.Unlock()
-			if empty {
-				return
-			}
+			continue // write what came meanwhile, at once
+		}
+		t := time.NewTimer(min(max(storeFlushInterval, 2*time.Since(begin)), storeMaxInterval))
+		select {
+		case <-t.C:
+		case <-w.stop:
+			t.Stop()
 		}
 	}
 }
 
 func (w *storeWriter) write(recs []record) {
+	if len(recs) == 0 {
+		return
+	}
 	err := w.s.put(w.ctx, recs)
 	w.mu.Lock()
 	if err == nil {
@@ -89,10 +112,7 @@ func (w *storeWriter) close() (int, error) {
 	w.mu.Lock()
 	w.closing = true
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	close(w.stop)
 	<-w.done
 	return w.written, w.err
 }

@@ -338,26 +338,43 @@ func (p instantProvider) Generate(_ context.Context, req *llmlimit.Request) (*ll
 }
 
 // BenchmarkTagSpace measures the runner's own overhead: 100,000 distinct
-// items through a provider with no latency, cache off.
+// items through a provider with no latency, with the cache off and with a
+// new Store each run (so every result is written to it, none served).
 func BenchmarkTagSpace(b *testing.B) {
 	s := e2eSpace(100_000)
-	ts, err := llmlimit.NewTagSpace(instantProvider{vocabulary: s.Tags}, llmlimit.WithCacheEnabled(false))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	start := time.Now()
-	n := 0
-	for b.Loop() {
-		rep, err := ts.Run(context.Background(), s)
-		if err != nil || rep.Tagged != len(s.Items) {
-			b.Fatalf("tagged %d: %v", rep.Tagged, err)
+	for _, withStore := range []bool{false, true} {
+		name := "cache-off"
+		if withStore {
+			name = "store"
 		}
-		n += len(s.Items)
+		b.Run(name, func(b *testing.B) {
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			start := time.Now()
+			n := 0
+			for b.Loop() {
+				opts := []llmlimit.Option{llmlimit.WithCacheEnabled(false)}
+				if withStore {
+					store, err := llmlimit.OpenStore(filepath.Join(b.TempDir(), "results.db"))
+					if err != nil {
+						b.Fatal(err)
+					}
+					opts = []llmlimit.Option{llmlimit.WithStore(store)}
+				}
+				ts, err := llmlimit.NewTagSpace(instantProvider{vocabulary: s.Tags}, opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep, err := ts.Run(context.Background(), s)
+				if err != nil || rep.Tagged != len(s.Items) || withStore && rep.Stored != len(s.Items) {
+					b.Fatalf("tagged %d, stored %d: %v %s", rep.Tagged, rep.Stored, err, rep.StoreError)
+				}
+				n += len(s.Items)
+			}
+			elapsed := time.Since(start)
+			runtime.ReadMemStats(&m1)
+			b.ReportMetric(float64(n)/elapsed.Seconds(), "items/s")
+			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(n), "B/item")
+		})
 	}
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&m1)
-	b.ReportMetric(float64(n)/elapsed.Seconds(), "items/s")
-	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(n), "B/item")
 }
