@@ -18,6 +18,9 @@ import (
 // wrong with the input or the configuration is checked before any provider
 // is built, so bad usage never costs a call.
 func execute(ctx context.Context, c *cli, env func(string) string, stdout, stderr io.Writer) (int, error) {
+	if err := checkPaths(c); err != nil {
+		return exitUsage, err
+	}
 	space, err := loadSpace(c)
 	if err != nil {
 		return exitUsage, err
@@ -85,22 +88,12 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 		}
 		return exitFailed, runErr
 	}
-	if err := writeResults(out, report.Results); err != nil {
+	interrupted := runErr != nil
+	if err := writeOutputs(out, rep, report, pl, interrupted, stderr); err != nil {
 		return exitFailed, err
-	}
-	if err := out.commit(); err != nil {
-		return exitFailed, err
-	}
-	if rep.enabled() {
-		if err := writeReport(rep, report, pl.emulator); err != nil {
-			return exitFailed, err
-		}
-		if err := rep.commit(); err != nil {
-			return exitFailed, err
-		}
 	}
 	writeSummary(stderr, report, pl, store)
-	if runErr != nil {
+	if interrupted {
 		fmt.Fprintf(stderr, "tagspace: run stopped: %v\n", runErr)
 		return exitFailed, nil
 	}
@@ -108,6 +101,39 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 		return exitFailed, nil
 	}
 	return exitOK, nil
+}
+
+// writeOutputs writes the results and the report. An interrupted run
+// writes them beside their files, as FILE.partial, and leaves the files
+// themselves as they were: a complete results file from an earlier run is
+// worth more than this run's part of one.
+func writeOutputs(out, rep *output, report *llmlimit.Report, pl *pipeline, interrupted bool, stderr io.Writer) error {
+	suffix := ""
+	if interrupted {
+		suffix = ".partial"
+	}
+	if err := writeResults(out, report.Results); err != nil {
+		return err
+	}
+	if err := out.commitAs(suffix); err != nil {
+		return err
+	}
+	if interrupted && out.renamed() {
+		fmt.Fprintf(stderr, "tagspace: interrupted: results so far in %s.partial; %s left as it was\n", out.name, out.name)
+	}
+	if !rep.enabled() {
+		return nil
+	}
+	if err := writeReport(rep, report, pl.emulator); err != nil {
+		return err
+	}
+	if err := rep.commitAs(suffix); err != nil {
+		return err
+	}
+	if interrupted && rep.renamed() {
+		fmt.Fprintf(stderr, "tagspace: interrupted: report in %s.partial; %s left as it was\n", rep.name, rep.name)
+	}
+	return nil
 }
 
 // validateOptions builds a Limiter and a TagSpace around a provider that is

@@ -48,6 +48,7 @@ type cli struct {
 	out, report     string
 	noCache, debug  bool
 	anyModel        bool
+	followSymlinks  bool
 	emulate         bool
 	cacheFile       string
 	geminiModel     string
@@ -106,6 +107,7 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli,
 	fs.BoolVar(&c.noCache, "no-cache", false, "don't use or persist the cache")
 	fs.StringVar(&c.cacheFile, "cache-file", "", "result store file (default: <user cache dir>/llmlimit/"+storeFileName+")")
 	fs.BoolVar(&c.anyModel, "reuse-cache-from-any-model", false, "serve stored results whatever model produced them (never an emulator's to a real run)")
+	fs.BoolVar(&c.followSymlinks, "follow-symlinks", false, "let -out, -report and -cache-file be symlinks, and write to their targets")
 	fs.BoolVar(&c.debug, "debug", false, "print the structured logs on stderr")
 	fs.BoolVar(&c.emulate, "emulate", false, "use the built-in emulator even when API keys are set")
 	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model (default "+llmlimit.DefaultGeminiModel+")")

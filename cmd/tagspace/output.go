@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 type output struct {
 	w      io.Writer
 	f      *os.File
+	name   string // as the user gave it, for messages
 	path   string // rename target; "" when f is written in place
 	closed bool
 }
@@ -32,6 +34,7 @@ func createOutput(path string, stdout io.Writer) (*output, error) {
 	if path == "" {
 		return &output{w: stdout}, nil
 	}
+	name := path
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
@@ -39,50 +42,83 @@ func createOutput(path string, stdout io.Writer) (*output, error) {
 		// Renaming over a device would replace it with a file (as root,
 		// -out /dev/null would destroy /dev/null), so write in place.
 		if fi.IsDir() {
-			return nil, fmt.Errorf("cannot write %s: is a directory", path)
+			return nil, fmt.Errorf("cannot write %s: is a directory", name)
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
-			return nil, fmt.Errorf("cannot write %s: %w", path, err)
+			return nil, fmt.Errorf("cannot write %s: %w", name, bareError(err))
 		}
-		return &output{w: f, f: f}, nil
+		return &output{w: f, f: f, name: name}, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("cannot write %s: %w", path, err)
+		return nil, fmt.Errorf("cannot write %s: %w", name, bareError(err))
 	}
-	return &output{w: f, f: f, path: path}, nil
+	return &output{w: f, f: f, name: name, path: path}, nil
+}
+
+// bareError drops the path from a file-system error: the path is the
+// temporary file's, and messages name the user's.
+func bareError(err error) error {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
 
 func (o *output) enabled() bool { return o.w != nil }
 
-func (o *output) Write(p []byte) (int, error) { return o.w.Write(p) }
+func (o *output) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.name != "" {
+		err = fmt.Errorf("cannot write %s: %w", o.name, bareError(err))
+	}
+	return n, err
+}
 
 // commit puts a file in place; a no-op for stdout.
-func (o *output) commit() error {
+func (o *output) commit() error { return o.commitAs("") }
+
+// commitAs puts a file in place under its name plus suffix (".partial"
+// for an interrupted run, which leaves the file itself as it was) and
+// returns the name it wrote.
+func (o *output) commitAs(suffix string) error {
 	if o.f == nil || o.closed {
 		return nil
 	}
 	o.closed = true
 	if o.path == "" {
-		return o.f.Close()
+		if err := o.f.Close(); err != nil {
+			return fmt.Errorf("cannot write %s: %w", o.name, bareError(err))
+		}
+		return nil
+	}
+	fail := func(err error) error {
+		os.Remove(o.f.Name())
+		return fmt.Errorf("cannot write %s: %w", o.name+suffix, bareError(err))
 	}
 	// Results and reports hold user data (ids, tags, figures): owner only.
 	if err := o.f.Chmod(0o600); err != nil {
 		o.f.Close()
-		os.Remove(o.f.Name())
-		return err
+		return fail(err)
 	}
 	if err := o.f.Close(); err != nil {
-		os.Remove(o.f.Name())
-		return err
+		return fail(err)
 	}
-	if err := os.Rename(o.f.Name(), o.path); err != nil {
-		os.Remove(o.f.Name())
-		return err
+	if err := os.Rename(o.f.Name(), o.path+suffix); err != nil {
+		return fail(err)
 	}
 	return nil
 }
+
+// renamed reports whether commit puts the output in place by rename, so
+// that an interrupted run can leave the file as it was.
+func (o *output) renamed() bool { return o.path != "" }
 
 // abort removes an uncommitted temporary file.
 func (o *output) abort() {
