@@ -48,7 +48,12 @@ var (
 const (
 	storeFormat  = "llmlimit-store"
 	storeVersion = "1"
-	// storeChunk is how many keys one read transaction looks up, and so
+	// storeReadChunk is how many keys one read transaction looks up. The
+	// pages it touches stay mapped, and counted in RSS, until the file is
+	// closed; the kernel maps up to 16 pages around each one touched, so
+	// 256 lookups hold at most 16 MiB.
+	storeReadChunk = 256
+	// storeChunk is how many keys a run looks up at once, and so
 	// what bounds the pages of the file one lookup maps in at a time.
 	storeChunk = 4096
 )
@@ -220,7 +225,7 @@ func (s *Store) lookup(ctx context.Context, keys []resultKey, found func(i int, 
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
-	for chunk := range slices.Chunk(order, storeChunk) {
+	for chunk := range slices.Chunk(order, storeReadChunk) {
 		db, err := s.open(ctx, true)
 		if err != nil {
 			return err

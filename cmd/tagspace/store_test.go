@@ -16,7 +16,11 @@ import (
 // run. Only the providers with a key in keys take part.
 func realEnv(t *testing.T, keys map[string]string) (map[string]string, *llmtest.Emulator) {
 	t.Helper()
-	emu := llmtest.NewEmulator(llmtest.Config{Gemini: llmtest.API{Key: "gk"}, OpenAI: llmtest.API{Key: "ok"}})
+	return realEnvWith(t, llmtest.NewEmulator(llmtest.Config{Gemini: llmtest.API{Key: "gk"}, OpenAI: llmtest.API{Key: "ok"}}), keys)
+}
+
+func realEnvWith(t *testing.T, emu *llmtest.Emulator, keys map[string]string) (map[string]string, *llmtest.Emulator) {
+	t.Helper()
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	env := map[string]string{"GOOGLE_GEMINI_BASE_URL": srv.URL + "/", "OPENAI_BASE_URL": srv.URL + "/v1/"}
