@@ -39,6 +39,7 @@ const (
 	DefaultBatchSize             = 5
 	DefaultCacheSize             = 1000
 	DefaultMaxItemBytes          = 64 << 10
+	DefaultOutageWait            = 10 * time.Minute
 	DefaultStateTimeout          = 250 * time.Millisecond
 )
 
@@ -84,6 +85,7 @@ type config struct {
 	store        *Store
 	emulated     bool
 	anyModel     bool
+	outageWait   time.Duration
 	maxItemBytes int
 	prices       map[string]Price
 	model        string
@@ -110,6 +112,7 @@ func defaultConfig() config {
 		cacheEnabled:          true,
 		cacheSize:             DefaultCacheSize,
 		maxItemBytes:          DefaultMaxItemBytes,
+		outageWait:            DefaultOutageWait,
 		stateTimeout:          DefaultStateTimeout,
 	}
 }
@@ -306,6 +309,17 @@ func WithEmulator(on bool) Option { return func(c *config) { c.emulated = on } }
 // vocabulary or batch protocol is always a miss, since the cache key
 // includes them.
 func WithCacheFromAnyModel(on bool) Option { return func(c *config) { c.anyModel = on } }
+
+// WithOutageWait sets how long a TagSpace run waits for its providers to
+// answer again once they are all down (TAG_SPACE_OUTAGE_WAIT, default 10
+// minutes). A batch whose call fails with a 5xx, a timeout, a rate limit
+// or a cooldown, after the providers' own retries, is not failed but put
+// aside, and sent again as soon as another call of the run succeeds; with
+// nothing else left to send, the run probes with one batch at a time,
+// backing off as [WithBackoff] says. When the providers have been down
+// for d, the batches put aside fail. 0 fails them at once. The wait ends
+// with the run's context either way.
+func WithOutageWait(d time.Duration) Option { return func(c *config) { c.outageWait = d } }
 
 // WithMaxItemBytes limits the size of one item's text; longer items fail
 // with an error instead of being sent. Default 64 KiB.

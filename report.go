@@ -11,12 +11,15 @@ import (
 // by cmd/tagspace -report.
 type Report struct {
 	Space string `json:"space"`
-	// Items, Tagged, Failed and Cached count input items; Tagged includes
-	// Cached, and Tagged + Failed = Items.
-	Items  int `json:"items"`
-	Tagged int `json:"tagged"`
-	Failed int `json:"failed"`
-	Cached int `json:"cached"`
+	// Items, Tagged, Failed, NotAttempted and Cached count input items;
+	// Tagged includes Cached, and Tagged + Failed + NotAttempted = Items.
+	// NotAttempted are the items a run stopped before it had an outcome
+	// for ([ErrNotAttempted]); Failed those it gave up on.
+	Items        int `json:"items"`
+	Tagged       int `json:"tagged"`
+	Failed       int `json:"failed"`
+	NotAttempted int `json:"not_attempted"`
+	Cached       int `json:"cached"`
 	// Operations counts LLM batch calls that were served.
 	Operations int `json:"operations"`
 	// PrimarySuccessRate and FallbackRate are the shares of Operations

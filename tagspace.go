@@ -47,6 +47,14 @@ type Progress struct {
 	Total, Done, Cached, Failed int
 }
 
+// ErrNotAttempted matches the error of an item a run stopped before it
+// got an outcome for: its context ended while the item waited to be sent,
+// was in flight, or waited for the providers to answer again. The error
+// also matches the context's error. Such items are counted in
+// Report.NotAttempted, not Report.Failed, and a rerun on the same [Store]
+// resumes with them.
+var ErrNotAttempted = errors.New("llmlimit: not attempted")
+
 // ErrBadReply matches an item's error when the model's replies never gave it
 // a valid tag: invalid JSON, the item left out, or only tags outside the
 // vocabulary, on every attempt.
@@ -79,8 +87,15 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // not valid JSON is a failed attempt and the batch is sent again. Each batch
 // gets the max-retries setting ([WithMaxRetries]) of such repeats; then its
 // remaining items are tried once more each on their own, and an item that
-// still gets no valid tag fails with [ErrBadReply]. A provider error, which
-// comes after the provider's own retries, fails the batch's items at once.
+// still gets no valid tag fails with [ErrBadReply].
+//
+// A provider error comes after the provider's own retries. One that says
+// the request is bad fails the batch's items at once. One that says the
+// providers are down (5xx, timeouts, rate limits, cooldowns) puts the
+// batch aside until the providers answer again: it is sent again as soon
+// as another call of the run succeeds, or, with nothing else left to send,
+// as a probe, one batch at a time with backoff; after [WithOutageWait] of
+// outage the batches put aside fail with the provider's error.
 type TagSpace struct {
 	p      Provider
 	cfg    config
@@ -153,6 +168,12 @@ func (c *config) validateTagSpace() error {
 		return fmt.Errorf("llmlimit: max item bytes %d: must be at least 1", c.maxItemBytes)
 	case c.maxItemBytes > maxItemBytesSetting:
 		return fmt.Errorf("llmlimit: max item bytes %d: more than %d", c.maxItemBytes, maxItemBytesSetting)
+	case c.outageWait < 0:
+		return fmt.Errorf("llmlimit: outage wait %s: must not be negative", c.outageWait)
+	case c.outageWait > maxDuration:
+		return fmt.Errorf("llmlimit: outage wait %s: more than %s", c.outageWait, maxDuration)
+	case c.baseDelay <= 0 || c.maxDelay < c.baseDelay:
+		return fmt.Errorf("llmlimit: backoff %s to %s: the base must be positive and at most the max", c.baseDelay, c.maxDelay)
 	}
 	for model, p := range c.prices {
 		if model == "" {
@@ -197,8 +218,10 @@ func (t *TagSpace) newRunCache(ctx context.Context, k keyer) *runCache {
 // failed: see Report.Failed and each Result.Err.
 //
 // When ctx ends first, Run stops sending batches, keeps every result already
-// settled, marks the rest with ctx's error, and returns the report together
-// with that error.
+// settled, marks the rest not attempted ([ErrNotAttempted], which matches
+// ctx's error too; see Report.NotAttempted), and returns the report
+// together with ctx's error. Results already written to the [Store] stay
+// there, so a rerun resumes where this one stopped.
 func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	vocab, err := checkSpace(s)
 	if err != nil {
@@ -224,6 +247,8 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results}
 	for _, res := range r.results {
 		switch {
+		case errors.Is(res.Err, ErrNotAttempted):
+			rep.NotAttempted++
 		case res.Err != nil:
 			rep.Failed++
 		case res.Cached:

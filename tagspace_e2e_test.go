@@ -287,12 +287,12 @@ func TestTagSpaceEndToEndCancel(t *testing.T) {
 			t.Fatalf("Run error %v, want context.Canceled", err)
 		}
 		tagged := checkTags(t, s, rep)
-		if tagged < 500 || tagged == 1000 || tagged != rep.Tagged || rep.Failed != 1000-tagged || streamed.Load() != 1000 {
-			t.Fatalf("tagged %d (report %d), failed %d, streamed %d", tagged, rep.Tagged, rep.Failed, streamed.Load())
+		if tagged < 500 || tagged == 1000 || tagged != rep.Tagged || rep.NotAttempted != 1000-tagged || rep.Failed != 0 || streamed.Load() != 1000 {
+			t.Fatalf("tagged %d (report %d), not attempted %d, failed %d, streamed %d", tagged, rep.Tagged, rep.NotAttempted, rep.Failed, streamed.Load())
 		}
 		for _, res := range rep.Results {
-			if res.Err != nil && !errors.Is(res.Err, context.Canceled) {
-				t.Errorf("item %s: %v, want context.Canceled", res.ID, res.Err)
+			if res.Err != nil && (!errors.Is(res.Err, context.Canceled) || !errors.Is(res.Err, llmlimit.ErrNotAttempted)) {
+				t.Errorf("item %s: %v, want not attempted: context.Canceled", res.ID, res.Err)
 			}
 		}
 		before := e.Counters()

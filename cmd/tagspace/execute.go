@@ -95,12 +95,34 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	writeSummary(stderr, report, pl, store)
 	if interrupted {
 		fmt.Fprintf(stderr, "tagspace: run stopped: %v\n", runErr)
-		return exitFailed, nil
 	}
-	if report.Failed > 0 {
+	writeResume(stderr, report, store)
+	if interrupted || report.Failed > 0 || report.NotAttempted > 0 {
 		return exitFailed, nil
 	}
 	return exitOK, nil
+}
+
+// writeResume ends a run that left items untagged with what a rerun does.
+func writeResume(w io.Writer, r *llmlimit.Report, store *llmlimit.Store) {
+	if r.Failed+r.NotAttempted == 0 {
+		return
+	}
+	var parts []string
+	if r.NotAttempted > 0 {
+		parts = append(parts, fmt.Sprintf("%d not attempted", r.NotAttempted))
+	}
+	if r.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", r.Failed))
+	}
+	left := strings.Join(parts, " and ")
+	if store == nil {
+		fmt.Fprintf(w, "tagspace: %s of %d items; run the same command again to tag them (-no-cache: the %d tagged are tagged again too)\n",
+			left, r.Items, r.Tagged)
+		return
+	}
+	fmt.Fprintf(w, "tagspace: %s of %d items; run the same command again to resume: the %d tagged are in %s\n",
+		left, r.Items, r.Tagged, store.Path())
 }
 
 // writeOutputs writes the results and the report. An interrupted run

@@ -218,6 +218,9 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 	fmt.Fprintf(tw, "items\t%d\n", r.Items)
 	fmt.Fprintf(tw, "tagged\t%d\n", r.Tagged)
 	fmt.Fprintf(tw, "failed\t%d\n", r.Failed)
+	if r.NotAttempted > 0 {
+		fmt.Fprintf(tw, "not attempted\t%d\n", r.NotAttempted)
+	}
 	fmt.Fprintf(tw, "cached\t%d\n", r.Cached)
 	fmt.Fprintf(tw, "operations\t%d\n", r.Operations)
 	fmt.Fprintf(tw, "primary success rate\t%.1f%%\n", 100*r.PrimarySuccessRate)

@@ -181,6 +181,20 @@ func TestInterruptKeepsPreviousResults(t *testing.T) {
 	if !strings.Contains(r.stderr, out+".partial") || !strings.Contains(r.stderr, "left as it was") {
 		t.Errorf("stderr doesn't say where the results went:\n%s", r.stderr)
 	}
+	if !strings.Contains(r.stderr, "9 not attempted of 12 items; run the same command again to resume: the 3 tagged are in "+store) {
+		t.Errorf("stderr doesn't say how to resume:\n%s", r.stderr)
+	}
+	rep := readJSON(t, report+".partial")
+	// Two batches answered: two texts, one of them shared by two items.
+	if rep["not_attempted"] != 9.0 || rep["failed"] != 0.0 || rep["tagged"] != 3.0 {
+		t.Errorf("report: tagged %v failed %v not attempted %v", rep["tagged"], rep["failed"], rep["not_attempted"])
+	}
+	// The rerun resumes: the three tagged come from the store.
+	env2, _ := realEnv(t, map[string]string{"GEMINI_API_KEY": "gk"})
+	r = runCLI(t, env2, nil, "-in", items, "-tags", tags, "-cache-file", store, "-out", out)
+	if r.code != exitOK || countCached(t, out) != 3 {
+		t.Fatalf("rerun: exit %d, %d cached\n%s", r.code, countCached(t, out), r.stderr)
+	}
 }
 
 // runCLICtx is runCLI with a context of the test's.

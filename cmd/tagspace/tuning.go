@@ -24,6 +24,7 @@ var tuningFlags = []tuningFlag{
 	{"max-retries", "TAG_SPACE_MAX_RETRIES", "retries after a 429 or transient error"},
 	{"max-wait", "TAG_SPACE_MAX_WAIT", "longest wait before falling back, 0 = no limit"},
 	{"rpm", "TAG_SPACE_REQUESTS_PER_MINUTE", "known requests-per-minute quota, 0 = learn it"},
+	{"outage-wait", "TAG_SPACE_OUTAGE_WAIT", "how long to wait for the providers to answer again when all are down, 0 = fail at once"},
 }
 
 // tuning is where the command's TAG_SPACE_* settings come from: a tuning
