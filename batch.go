@@ -24,8 +24,9 @@ type run struct {
 	tally *tally
 	// held is how long dispatch held the run's tail; only dispatch writes it.
 	held time.Duration
-	// schema is shared by the run's requests; providers only read it.
-	schema map[string]any
+	// schema and schemaChecked are shared by the run's requests;
+	// providers only read them.
+	schema, schemaChecked map[string]any
 
 	// cbMu serializes callbacks, so that progress never goes backwards;
 	// mu guards the results and is never held while calling out.
@@ -179,6 +180,11 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 		Prompt:     prompt.Build(items, r.vocab),
 		JSONSchema: r.schema,
 	}
+	// A batch of one has no other item to mix it up with.
+	checked := r.t.cfg.swapCheck && len(groups) > 1
+	if checked {
+		req.System, req.Prompt, req.JSONSchema = prompt.SystemChecked, prompt.BuildChecked(items, r.vocab), r.schemaChecked
+	}
 	begin := time.Now()
 	resp, err := r.t.p.Generate(ctx, req)
 	took := time.Since(begin)
@@ -193,7 +199,17 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	r.tally.serve(resp, took)
 	r.sched.up()
 
-	got, perr := prompt.ParseReply(resp.Text, ids, r.vocab)
+	var got map[string][]string
+	var perr error
+	if checked {
+		starts := make([]string, len(groups))
+		for i, g := range groups {
+			starts[i] = prompt.Start(g.text)
+		}
+		got, perr = prompt.ParseReplyChecked(resp.Text, ids, starts, r.vocab)
+	} else {
+		got, perr = prompt.ParseReply(resp.Text, ids, r.vocab)
+	}
 	o := r.cache.policy.originOf(resp)
 	o.at = time.Now()
 	for i, g := range groups {

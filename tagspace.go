@@ -237,6 +237,9 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 		results: make([]Result, len(s.Items)), settled: make([]bool, len(s.Items)),
 		tally: newTally(t.prices, primaryName(t.p)), schema: prompt.Schema(),
 	}
+	if t.cfg.swapCheck {
+		r.schemaChecked = prompt.SchemaChecked()
+	}
 	r.progress.Total = len(s.Items)
 	t.cfg.logger.Info("run start", "space", s.Name, "items", len(s.Items), "batch_size", t.cfg.batchSize,
 		"cache", t.cache != nil, "store", t.store != nil)

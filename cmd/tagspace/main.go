@@ -113,6 +113,10 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli,
 	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model (default "+llmlimit.DefaultGeminiModel+")")
 	fs.StringVar(&c.openaiModel, "openai-model", "", "OpenAI model (default "+llmlimit.DefaultOpenAIModel+")")
 	for _, t := range tuningFlags {
+		if t.boolean {
+			fs.Bool(t.flag, false, t.usage+" ("+t.env+")")
+			continue
+		}
 		fs.String(t.flag, "", t.usage+" ("+t.env+")")
 	}
 	fs.Usage = func() {
