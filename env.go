@@ -16,7 +16,7 @@ var EnvVars = []string{
 	"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", "TAG_SPACE_SUCCESS_COOLDOWN",
 	"TAG_SPACE_COOLDOWN_AFTER_429S", "TAG_SPACE_RATE_LIMIT_COOLDOWN",
 	"TAG_SPACE_MAX_RETRIES", "TAG_SPACE_MAX_WAIT", "TAG_SPACE_REQUESTS_PER_MINUTE",
-	"TAG_SPACE_OUTAGE_WAIT", "TAG_SPACE_SWAP_CHECK",
+	"TAG_SPACE_OUTAGE_WAIT", "TAG_SPACE_SWAP_CHECK", "TAG_SPACE_MAX_ITEM_BYTES",
 }
 
 // OptionsFromEnv reads the TAG_SPACE_* variables listed in [EnvVars] from
@@ -85,6 +85,7 @@ var envTable = []struct {
 	{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0, maxCount)},
 	{"TAG_SPACE_OUTAGE_WAIT", envDuration(WithOutageWait)},
 	{"TAG_SPACE_SWAP_CHECK", envBool(WithSwapCheck)},
+	{"TAG_SPACE_MAX_ITEM_BYTES", envInt(WithMaxItemBytes, 1, maxItemBytesSetting)},
 }
 
 func envInt(set func(int) Option, min, max int) func(string) (Option, error) {

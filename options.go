@@ -332,8 +332,9 @@ func WithSwapCheck(on bool) Option { return func(c *config) { c.swapCheck = on }
 // with the run's context either way.
 func WithOutageWait(d time.Duration) Option { return func(c *config) { c.outageWait = d } }
 
-// WithMaxItemBytes limits the size of one item's text; longer items fail
-// with an error instead of being sent. Default 64 KiB.
+// WithMaxItemBytes limits the size of one item's text
+// (TAG_SPACE_MAX_ITEM_BYTES, default 64 KiB); longer items fail with an
+// error instead of being sent.
 func WithMaxItemBytes(n int) Option { return func(c *config) { c.maxItemBytes = n } }
 
 // WithPrices overrides or adds per-model prices used for the report's cost.

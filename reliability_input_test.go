@@ -37,6 +37,7 @@ func TestReliabilityBadEnv(t *testing.T) {
 		"TAG_SPACE_COOLDOWN_AFTER_429S": count, "TAG_SPACE_RATE_LIMIT_COOLDOWN": duration,
 		"TAG_SPACE_MAX_RETRIES": count, "TAG_SPACE_MAX_WAIT": duration, "TAG_SPACE_REQUESTS_PER_MINUTE": count,
 		"TAG_SPACE_OUTAGE_WAIT": duration, "TAG_SPACE_SWAP_CHECK": boolean,
+		"TAG_SPACE_MAX_ITEM_BYTES": positive,
 	}
 	if len(kinds) != len(llmlimit.EnvVars) {
 		t.Fatalf("the table covers %d variables, EnvVars lists %d", len(kinds), len(llmlimit.EnvVars))

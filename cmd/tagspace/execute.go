@@ -88,6 +88,7 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 		}
 		return exitFailed, runErr
 	}
+	addLongLines(report, c.long, lineLimit(c.maxItemBytes))
 	interrupted := runErr != nil
 	if err := writeOutputs(out, rep, report, pl, interrupted, stderr); err != nil {
 		return exitFailed, err
@@ -156,6 +157,27 @@ func writeOutputs(out, rep *output, report *llmlimit.Report, pl *pipeline, inter
 		fmt.Fprintf(stderr, "tagspace: interrupted: report in %s.partial; %s left as it was\n", rep.name, rep.name)
 	}
 	return nil
+}
+
+// addLongLines puts the results of the lines too long to read among the
+// run's, in input order, as failed items.
+func addLongLines(r *llmlimit.Report, long []longLine, limit int) {
+	if len(long) == 0 {
+		return
+	}
+	all := make([]llmlimit.Result, 0, len(r.Results)+len(long))
+	rest := r.Results
+	for _, l := range long {
+		n := l.pos - len(all) // results of the run before this line
+		all = append(all, rest[:n]...)
+		rest = rest[n:]
+		all = append(all, llmlimit.Result{ID: l.id, Err: fmt.Errorf(
+			"line %d: longer than %d bytes: not read; -max-item-bytes raises the limit", l.line, limit)})
+	}
+	r.Results = append(all, rest...)
+	r.Items += len(long)
+	r.Failed += len(long)
+	r.CacheHitRate = float64(r.Cached) / float64(r.Items)
 }
 
 // validateOptions builds a Limiter and a TagSpace around a provider that is

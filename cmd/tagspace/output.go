@@ -236,8 +236,15 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 		fmt.Fprintf(tw, "store error\t%s\n", r.StoreError)
 	}
 	fmt.Fprintf(tw, "avg s/op\t%.2f\n", r.AvgOpSeconds)
-	fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
-	fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
+	if pl.emulator != nil {
+		// The emulator's tokens are made up; what a real run of them
+		// would cost is worth showing, but not as if it were spent.
+		fmt.Fprintf(tw, "cost\tnone: emulated (at list prices these tokens would be $%.6f)\n", r.CostUSD)
+		fmt.Fprintf(tw, "cost/100 ops\tnone: emulated ($%.6f)\n", r.CostPer100OpsUSD)
+	} else {
+		fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
+		fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
+	}
 	fmt.Fprintf(tw, "elapsed\t%.1fs\n", r.ElapsedSeconds)
 	if r.HeldSeconds > 0 {
 		fmt.Fprintf(tw, "held for the primary\t%.1fs\n", r.HeldSeconds)
@@ -245,10 +252,14 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\nprovider\tcalls\tsuccesses\t429s\tretries\terrors\tin tokens\tout tokens\tcost\t\n")
+	costHead, costFmt := "cost", "$%.6f"
+	if pl.emulator != nil {
+		costHead, costFmt = "cost (emulated)", "($%.6f)"
+	}
+	fmt.Fprintf(tw, "\nprovider\tcalls\tsuccesses\t429s\tretries\terrors\tin tokens\tout tokens\t%s\t\n", costHead)
 	for _, name := range providerOrder(r, pl) {
 		p := r.Providers[name]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t$%.6f\t\n", name, p.Calls, p.Successes,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t"+costFmt+"\t\n", name, p.Calls, p.Successes,
 			p.RateLimited, p.Retries, p.Errors, p.InputTokens, p.OutputTokens, p.CostUSD)
 	}
 	tw.Flush()
