@@ -212,9 +212,18 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	}
 	o := r.cache.policy.originOf(resp)
 	o.at = time.Now()
+	var keep []record
+	if r.cache.on() {
+		keep = make([]record, 0, len(got))
+		for i, g := range groups {
+			if tags, found := got[ids[i]]; found {
+				keep = append(keep, record{key: g.key, val: stored{tags: tags, origin: o}})
+			}
+		}
+		r.cache.keep(keep)
+	}
 	for i, g := range groups {
 		if tags, found := got[ids[i]]; found {
-			r.cache.keep(g.key, stored{tags: tags, origin: o})
 			r.settle(g, tags, resp.Provider, false, nil)
 		} else {
 			missing = append(missing, g)

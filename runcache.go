@@ -50,11 +50,18 @@ func (c *runCache) hotAdd(k resultKey, e stored) {
 	}
 }
 
-// keep adds a fresh result to every layer.
-func (c *runCache) keep(k resultKey, e stored) {
-	c.hotAdd(k, e)
+// keep adds the fresh results of one reply to the store, or without one
+// to the in-memory cache. With a store the in-memory cache holds what was
+// read from the store: a fresh result is read back from the store at no
+// call's cost, and adding each to an LRU far smaller than a large run only
+// churns it (a fifth of a run's time with no provider latency).
+func (c *runCache) keep(recs []record) {
 	if c.writer != nil {
-		c.writer.add(record{key: k, val: e})
+		c.writer.add(recs)
+		return
+	}
+	for _, r := range recs {
+		c.hotAdd(r.key, r.val)
 	}
 }
 

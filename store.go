@@ -3,6 +3,7 @@ package llmlimit
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,11 +36,13 @@ type Store struct {
 	migrateErr error
 }
 
-// Store file layout: bucket "meta" holds the format name and version,
-// bucket "results" maps a 32-byte key and an origin label (see storeKey)
-// to an encoded entry.
+// Store file layout: bucket "meta" holds the format name and version;
+// bucket "origins" maps a uvarint id to an encoded origin; bucket
+// "results" maps a 32-byte cache key and the uvarint id of the result's
+// origin (none for an unknown origin) to the encoded time and tags.
 var (
 	metaBucket    = []byte("meta")
+	originsBucket = []byte("origins")
 	resultsBucket = []byte("results")
 	formatKey     = []byte("format")
 	versionKey    = []byte("version")
@@ -53,6 +56,8 @@ const (
 	// closed; the kernel maps up to 16 pages around each one touched, so
 	// 256 lookups hold at most 16 MiB.
 	storeReadChunk = 256
+	// storeWriteMmap is how much of the file a writer maps from the start.
+	storeWriteMmap = 1 << 30
 	// storeChunk is how many keys a run looks up at once, and so
 	// what bounds the pages of the file one lookup maps in at a time.
 	storeChunk = 4096
@@ -144,14 +149,17 @@ func (s *Store) init(ctx context.Context) error {
 			if err := meta.Put(versionKey, []byte(storeVersion)); err != nil {
 				return err
 			}
+			if _, err := tx.CreateBucket(originsBucket); err != nil {
+				return err
+			}
 			_, err := tx.CreateBucket(resultsBucket)
 			return err
 		}
 		if f, v := meta.Get(formatKey), meta.Get(versionKey); string(f) != storeFormat || string(v) != storeVersion {
 			return fmt.Errorf("%w %s: format %q version %q, want %q version %q", ErrCorruptCache, s.path, f, v, storeFormat, storeVersion)
 		}
-		if tx.Bucket(resultsBucket) == nil {
-			return fmt.Errorf("%w %s: no results bucket", ErrCorruptCache, s.path)
+		if tx.Bucket(resultsBucket) == nil || tx.Bucket(originsBucket) == nil {
+			return fmt.Errorf("%w %s: no results or origins bucket", ErrCorruptCache, s.path)
 		}
 		return nil
 	})
@@ -175,8 +183,16 @@ func (s *Store) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 	pause := time.Millisecond
 	for {
 		// A timeout this short makes bbolt try the lock once.
+		// A writer maps more than the file from the start, so that the
+		// file's growth during a commit doesn't remap it (which copies
+		// every node in memory); the mapping is address space, not RSS.
+		mmap := 0
+		if !readOnly {
+			mmap = storeWriteMmap
+		}
 		db, err := bolt.Open(s.path, 0o600, &bolt.Options{
 			Timeout: time.Nanosecond, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType,
+			InitialMmapSize: mmap,
 		})
 		if err == nil {
 			return db, nil
@@ -225,19 +241,36 @@ func (s *Store) lookup(ctx context.Context, keys []resultKey, found func(i int, 
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
-	for chunk := range slices.Chunk(order, storeReadChunk) {
+	// A file no larger than what a chunk may map is read in one go.
+	chunkSize := storeReadChunk
+	if fi, err := os.Stat(s.path); err == nil && fi.Size() <= storeReadChunk*16*4096 {
+		chunkSize = max(len(order), 1)
+	}
+	for chunk := range slices.Chunk(order, chunkSize) {
 		db, err := s.open(ctx, true)
 		if err != nil {
 			return err
 		}
 		err = db.View(func(tx *bolt.Tx) error {
+			origins := readOrigins(tx)
 			c := tx.Bucket(resultsBucket).Cursor()
 			for _, i := range chunk {
 				prefix := keys[i][:]
 				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-					if e, err := decodeStored(v); err == nil {
-						found(i, e)
+					var o origin
+					if len(k) > len(prefix) {
+						id, n := binary.Uvarint(k[len(prefix):])
+						var known bool
+						if o, known = origins[id]; n <= 0 || !known {
+							continue
+						}
 					}
+					at, tags, err := decodeValue(v)
+					if err != nil {
+						continue
+					}
+					o.at = at
+					found(i, stored{tags: tags, origin: o})
 				}
 			}
 			return nil
@@ -250,16 +283,58 @@ func (s *Store) lookup(ctx context.Context, keys []resultKey, found func(i int, 
 	return nil
 }
 
+// readOrigins loads the origins dictionary; an entry it can't read is
+// left out, and so are the results of that origin.
+func readOrigins(tx *bolt.Tx) map[uint64]origin {
+	m := map[uint64]origin{}
+	_ = tx.Bucket(originsBucket).ForEach(func(k, v []byte) error {
+		id, n := binary.Uvarint(k)
+		if o, err := decodeOrigin(v); n > 0 && err == nil {
+			m[id] = o
+		}
+		return nil
+	})
+	return m
+}
+
 // storeKey is where a result lives in the results bucket: its cache key,
-// then its origin's label, so that each origin keeps its own result of a
-// text (a demo on the emulator never replaces a paid result). Results of
+// then its origin's id, so that each origin keeps its own result of a text
+// (a demo on the emulator never replaces a paid result). Results of
 // unknown origin have the cache key alone.
-func storeKey(b []byte, r *record) []byte {
-	b = append(b, r.key[:]...)
-	if r.val.origin.known() {
-		b = append(b, r.val.origin.label()...)
+func storeKey(b []byte, key resultKey, originID uint64) []byte {
+	b = append(b, key[:]...)
+	if originID != 0 {
+		b = binary.AppendUvarint(b, originID)
 	}
 	return b
+}
+
+// originIDs returns the dictionary id of every known origin of recs,
+// adding the new ones to the dictionary.
+func originIDs(tx *bolt.Tx, recs []record) (map[origin]uint64, error) {
+	ids := map[origin]uint64{}
+	b := tx.Bucket(originsBucket)
+	for id, o := range readOrigins(tx) {
+		ids[o] = id
+	}
+	for i := range recs {
+		o := originKey(recs[i].val.origin)
+		if !o.known() {
+			continue
+		}
+		if _, ok := ids[o]; ok {
+			continue
+		}
+		id, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		if err := b.Put(binary.AppendUvarint(nil, id), encodeOrigin(nil, o)); err != nil {
+			return nil, err
+		}
+		ids[o] = id
+	}
+	return ids, nil
 }
 
 // record is one result to write.
@@ -275,8 +350,12 @@ func (s *Store) put(ctx context.Context, recs []record) error {
 		return nil
 	}
 	// Sorted, the puts walk the tree in order; the origin suffix after the
-	// key changes little of that order.
-	slices.SortFunc(recs, func(a, b record) int { return bytes.Compare(a.key[:], b.key[:]) })
+	// key changes little of that order. Records are large: sort indices.
+	order := make([]int32, len(recs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(recs[a].key[:], recs[b].key[:]) })
 	db, err := s.open(ctx, false)
 	if err != nil {
 		return err
@@ -284,14 +363,33 @@ func (s *Store) put(ctx context.Context, recs []record) error {
 	defer db.Close()
 	// bbolt keeps the values it is given until the commit, so each gets
 	// its own bytes: one arena, whose older arrays stay alive when it grows.
-	arena := make([]byte, 0, 96*len(recs))
+	size := 0
+	for i := range recs {
+		size += len(recs[i].key) + binary.MaxVarintLen64 + 1 + binary.MaxVarintLen64 + 1
+		for _, t := range recs[i].val.tags {
+			size += binary.MaxVarintLen64 + len(t)
+		}
+	}
+	arena := make([]byte, 0, size)
 	err = db.Update(func(tx *bolt.Tx) error {
+		ids, err := originIDs(tx, recs)
+		if err != nil {
+			return err
+		}
 		b := tx.Bucket(resultsBucket)
-		for i := range recs {
+		// Results of one reply share an origin (and its strings, so the
+		// comparison is cheap); look the id up once per run of them.
+		var last origin
+		var lastID uint64
+		for _, i := range order {
+			v := &recs[i].val
+			if o := originKey(v.origin); o != last || lastID == 0 {
+				last, lastID = o, ids[o]
+			}
 			start := len(arena)
-			arena = storeKey(arena, &recs[i])
+			arena = storeKey(arena, recs[i].key, lastID)
 			mid := len(arena)
-			arena = recs[i].val.encode(arena)
+			arena = encodeValue(arena, v.origin.at, v.tags)
 			if err := b.Put(arena[start:mid:mid], arena[mid:len(arena):len(arena)]); err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ type storeWriter struct {
 	ctx    context.Context
 
 	mu      sync.Mutex
-	pending []record
+	pending [][]record
 	closing bool
 	written int
 	err     error
@@ -51,9 +51,9 @@ func startWriter(ctx context.Context, s *Store, logger *slog.Logger) *storeWrite
 	return w
 }
 
-func (w *storeWriter) add(rec record) {
+func (w *storeWriter) add(recs []record) {
 	w.mu.Lock()
-	w.pending = append(w.pending, rec)
+	w.pending = append(w.pending, recs)
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -69,9 +69,13 @@ func (w *storeWriter) loop() {
 		case <-w.stop:
 		}
 		w.mu.Lock()
-		recs, closing := w.pending, w.closing
+		groups, closing := w.pending, w.closing
 		w.pending = nil
 		w.mu.Unlock()
+		var recs []record
+		for _, g := range groups {
+			recs = append(recs, g...)
+		}
 		if len(recs) == 0 && closing {
 			return
 		}

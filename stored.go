@@ -48,33 +48,63 @@ func (o origin) label() string {
 	return s
 }
 
-// entryVersion is the first byte of every encoded entry.
-const entryVersion = 1
+// The store keeps each origin once, in its origins bucket, under a small
+// id; a result's key ends with that id and its value holds the time and
+// the tags. Against writing the origin into every result, this makes a
+// result about a third of the bytes, and a commit of them that much
+// faster.
+
+// valueVersion and originVersion are the first byte of every encoded
+// result and origin.
+const (
+	valueVersion  = 1
+	originVersion = 1
+)
 
 const flagEmulated = 1
 
-// encode appends the store's form of e to b: a version byte, a flags byte,
-// the origin's strings, the time, then the tags, each string
-// length-prefixed (uvarint).
-func (e stored) encode(b []byte) []byte {
+// encodeOrigin appends the store's form of o, its time left out: a
+// version byte, a flags byte, then the strings, each length-prefixed
+// (uvarint).
+func encodeOrigin(b []byte, o origin) []byte {
 	var flags byte
-	if e.origin.emulated {
+	if o.emulated {
 		flags |= flagEmulated
 	}
-	b = append(b, entryVersion, flags)
-	for _, s := range []string{e.origin.provider, e.origin.model, e.origin.served, e.origin.protocol, e.origin.vocab} {
+	b = append(b, originVersion, flags)
+	for _, s := range []string{o.provider, o.model, o.served, o.protocol, o.vocab} {
 		b = appendString(b, s)
 	}
-	var at int64
-	if !e.origin.at.IsZero() {
-		at = e.origin.at.Unix()
-	}
-	b = binary.AppendVarint(b, at)
-	b = binary.AppendUvarint(b, uint64(len(e.tags)))
-	for _, t := range e.tags {
-		b = appendString(b, t)
-	}
 	return b
+}
+
+var errBadEntry = errors.New("llmlimit: malformed store entry")
+
+// decodeOrigin reads what encodeOrigin wrote, and nothing else.
+func decodeOrigin(b []byte) (origin, error) {
+	if len(b) < 2 || b[0] != originVersion || b[1]&^flagEmulated != 0 {
+		return origin{}, errBadEntry
+	}
+	var o origin
+	o.emulated = b[1]&flagEmulated != 0
+	b = b[2:]
+	var ok bool
+	for _, s := range []*string{&o.provider, &o.model, &o.served, &o.protocol, &o.vocab} {
+		if *s, b, ok = readString(b); !ok {
+			return origin{}, errBadEntry
+		}
+	}
+	if len(b) != 0 || o.provider == "" {
+		return origin{}, errBadEntry
+	}
+	return o, nil
+}
+
+// originKey is what tells origins apart in the dictionary: all but the
+// time.
+func originKey(o origin) origin {
+	o.at = time.Time{}
+	return o
 }
 
 func appendString(b []byte, s string) []byte {
@@ -82,52 +112,61 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-var errBadEntry = errors.New("llmlimit: malformed store entry")
-
-// maxEntryTags bounds what decode accepts; a result has a handful.
+// maxEntryTags bounds what decodeValue accepts; a result has a handful.
 const maxEntryTags = 1024
 
-// decodeStored reads what encode wrote; anything else, including an entry
-// without tags or with an empty tag, is errBadEntry. It copies out of b,
-// which the store owns only for the length of a transaction.
-func decodeStored(b []byte) (stored, error) {
-	if len(b) < 2 || b[0] != entryVersion || b[1]&^flagEmulated != 0 {
-		return stored{}, errBadEntry
+// encodeValue appends the store's form of a result's time and tags: a
+// version byte, the time (varint Unix seconds, 0 unknown), the tag count
+// and the tags, length-prefixed.
+func encodeValue(b []byte, at time.Time, tags []string) []byte {
+	b = append(b, valueVersion)
+	var sec int64
+	if !at.IsZero() {
+		sec = at.Unix()
 	}
-	var e stored
-	e.origin.emulated = b[1]&flagEmulated != 0
-	b = b[2:]
-	var ok bool
-	for _, s := range []*string{&e.origin.provider, &e.origin.model, &e.origin.served, &e.origin.protocol, &e.origin.vocab} {
-		if *s, b, ok = readString(b); !ok {
-			return stored{}, errBadEntry
-		}
+	b = binary.AppendVarint(b, sec)
+	b = binary.AppendUvarint(b, uint64(len(tags)))
+	for _, t := range tags {
+		b = appendString(b, t)
 	}
-	at, n := binary.Varint(b)
+	return b
+}
+
+// decodeValue reads what encodeValue wrote; anything else, including a
+// result without tags or with an empty tag, is errBadEntry. It copies out
+// of b, which the store owns only for the length of a transaction.
+func decodeValue(b []byte) (time.Time, []string, error) {
+	if len(b) < 1 || b[0] != valueVersion {
+		return time.Time{}, nil, errBadEntry
+	}
+	b = b[1:]
+	sec, n := binary.Varint(b)
 	if n <= 0 {
-		return stored{}, errBadEntry
+		return time.Time{}, nil, errBadEntry
 	}
 	b = b[n:]
-	if at != 0 {
-		e.origin.at = time.Unix(at, 0)
+	var at time.Time
+	if sec != 0 {
+		at = time.Unix(sec, 0)
 	}
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count == 0 || count > maxEntryTags {
-		return stored{}, errBadEntry
+		return time.Time{}, nil, errBadEntry
 	}
 	b = b[n:]
-	e.tags = make([]string, 0, count)
+	tags := make([]string, 0, count)
 	for range count {
 		var t string
+		var ok bool
 		if t, b, ok = readString(b); !ok || t == "" {
-			return stored{}, errBadEntry
+			return time.Time{}, nil, errBadEntry
 		}
-		e.tags = append(e.tags, t)
+		tags = append(tags, t)
 	}
 	if len(b) != 0 {
-		return stored{}, errBadEntry
+		return time.Time{}, nil, errBadEntry
 	}
-	return e, nil
+	return at, tags, nil
 }
 
 func readString(b []byte) (string, []byte, bool) {

@@ -51,8 +51,9 @@ func TestTagSpaceOrigins(t *testing.T) {
 		if st.wantCached == 0 && rep.Stored != len(s.Items) {
 			t.Errorf("%s: stored %d", st.name, rep.Stored)
 		}
-		// The same TagSpace again is served from its in-memory cache,
-		// under the same rules.
+		// The same TagSpace again is served from its cache layers
+		// (fresh results from the store, those read from the store
+		// from memory), under the same rules.
 		calls := len(p.calls())
 		if rep, _ := ts.Run(t.Context(), s); rep.Cached != len(s.Items) || len(p.calls()) != calls {
 			t.Errorf("%s, second run: cached %d", st.name, rep.Cached)
