@@ -240,7 +240,7 @@ func TestReliabilityBadCacheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{
-		"truncated store": data[:len(data)/3],
+		"truncated store": data[:2*4096+100], // the meta pages and a bit
 		"garbage":         []byte("\x00\x01PK\x03\x04 not a cache at all"),
 		"json of another": []byte(`{"results":[{"id":"a","tags":["x"]}]}`),
 		"results file":    []byte(`{"id":"a","tags":["x"],"provider":"gemini","cached":false}` + "\n"),
