@@ -71,6 +71,13 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // slot limit, which starts lower and grows to that maximum, is then what
 // actually bounds the calls, and batches waiting for a slot cost nothing.
 //
+// Results are cached in memory ([LRUCache], [WithCacheSize]) and, with
+// [WithStore], in a persistent [Store] that keeps every result, written as
+// it arrives. Each result records the provider and model that produced it
+// and whether an emulator did; a run serves only results its own providers
+// and models would produce ([WithCacheFromAnyModel] relaxes that), and
+// never an emulator's unless it runs on one itself ([WithEmulator]).
+//
 // A run keeps its tail for the primary. When the primary (the provider, or
 // the first member of each [Chain] under it) is an [AvailabilityReporter]
 // such as a [Limiter] that knows its quota, and the primary's window is
