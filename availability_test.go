@@ -146,8 +146,8 @@ func TestRunCanceledDuringTailHold(t *testing.T) {
 		if rep.HeldSeconds != 15 {
 			t.Errorf("report: held %vs, want 15s (from 25 s to the cancel at 40 s)", rep.HeldSeconds)
 		}
-		if rep.Tagged != 12 || rep.Failed != 4 {
-			t.Errorf("tagged %d, failed %d; want 12 and the 4 held", rep.Tagged, rep.Failed)
+		if rep.Tagged != 12 || rep.NotAttempted != 4 || rep.Failed != 0 {
+			t.Errorf("tagged %d, not attempted %d, failed %d; want 12 and the 4 held", rep.Tagged, rep.NotAttempted, rep.Failed)
 		}
 		for _, r := range rep.Results[12:] {
 			if !errors.Is(r.Err, context.Canceled) {

@@ -19,11 +19,14 @@ type run struct {
 	items []Item
 	vocab []string
 	keyer keyer
+	cache *runCache
+	sched *schedule
 	tally *tally
 	// held is how long dispatch held the run's tail; only dispatch writes it.
 	held time.Duration
-	// schema is shared by the run's requests; providers only read it.
-	schema map[string]any
+	// schema and schemaChecked are shared by the run's requests;
+	// providers only read them.
+	schema, schemaChecked map[string]any
 
 	// cbMu serializes callbacks, so that progress never goes backwards;
 	// mu guards the results and is never held while calling out.
@@ -37,17 +40,18 @@ type run struct {
 // group is the items sharing one text, tagged once. The first item's id
 // stands for the group in batches.
 type group struct {
-	key, text string
-	idx       []int
+	key  resultKey
+	text string
+	idx  []int
 }
 
 func (r *run) id(g *group) string { return r.items[g.idx[0]].ID }
 
-// prepare settles items that need no call (bad text, cache hits) and groups
-// the rest by text, in order of first appearance.
-func (r *run) prepare() []*group {
+// prepare settles items that need no call (bad text, cached results) and
+// groups the rest by text, in order of first appearance.
+func (r *run) prepare(ctx context.Context) []*group {
 	var groups []*group
-	byKey := map[string]*group{}
+	byKey := map[resultKey]*group{}
 	max := r.t.cfg.maxItemBytes
 	for i, it := range r.items {
 		var err error
@@ -68,22 +72,17 @@ func (r *run) prepare() []*group {
 			g.idx = append(g.idx, i)
 			continue
 		}
-		if r.t.cache != nil {
-			if tags, ok := r.t.cache.Get(key); ok && len(tags) > 0 {
-				r.settle(&group{idx: []int{i}}, tags, "", true, nil)
-				continue
-			}
-		}
 		g := &group{key: key, text: it.Text, idx: []int{i}}
 		byKey[key] = g
 		groups = append(groups, g)
 	}
-	return groups
+	return r.serveCached(ctx, groups)
 }
 
-// dispatch sends the groups in batches until done or ctx ends. Once a slot
-// is free for the next batch it asks the primary whether to hold the rest
-// of the run for the primary's next quota window (see [tailHold]).
+// dispatch sends the groups in batches until done or ctx ends, batches
+// deferred by an outage included (see schedule). Once a slot is free for
+// the next batch it asks the primary whether to hold the rest of the run
+// for the primary's next quota window (see [tailHold]).
 func (r *run) dispatch(ctx context.Context, groups []*group) {
 	slots := r.t.cfg.maxConcurrency
 	free := make(chan struct{}, slots)
@@ -93,8 +92,9 @@ func (r *run) dispatch(ctx context.Context, groups []*group) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	primary := primaryAvailability(r.t.p)
-	batches := (len(groups) + r.t.cfg.batchSize - 1) / r.t.cfg.batchSize
-	for b := range slices.Chunk(groups, r.t.cfg.batchSize) {
+	r.sched = newSchedule(slices.Collect(slices.Chunk(groups, r.t.cfg.batchSize)),
+		r.t.cfg.baseDelay, r.t.cfg.maxDelay, r.t.cfg.outageWait)
+	for {
 		select {
 		case <-free:
 		case <-ctx.Done():
@@ -103,6 +103,10 @@ func (r *run) dispatch(ctx context.Context, groups []*group) {
 		if ctx.Err() != nil {
 			return // both were ready; select chose the slot
 		}
+		b, batches, err := r.sched.next(ctx)
+		if err != nil {
+			return
+		}
 		if primary != nil {
 			if hold := tailHold(primary.Availability(), batches, r.tally.fallbackOpTime(), slots); hold > 0 {
 				r.t.cfg.logger.Info("holding the tail for the primary", "batches", batches, "wait", hold)
@@ -110,13 +114,14 @@ func (r *run) dispatch(ctx context.Context, groups []*group) {
 				err := wait.Sleep(ctx, hold)
 				r.held += time.Since(begin)
 				if err != nil {
+					r.sched.done()
 					return
 				}
 			}
 		}
-		batches--
 		wg.Go(func() {
 			defer func() { free <- struct{}{} }()
+			defer r.sched.done()
 			r.batch(ctx, b)
 		})
 	}
@@ -175,25 +180,48 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 		Prompt:     prompt.Build(items, r.vocab),
 		JSONSchema: r.schema,
 	}
+	// A batch of one has no other item to mix it up with.
+	checked := r.t.cfg.swapCheck && len(groups) > 1
+	if checked {
+		req.System, req.Prompt, req.JSONSchema = prompt.SystemChecked, prompt.BuildChecked(items, r.vocab), r.schemaChecked
+	}
 	begin := time.Now()
 	resp, err := r.t.p.Generate(ctx, req)
 	took := time.Since(begin)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, false // finish marks them with ctx's error
+			return nil, nil, false // finish marks them not attempted
 		}
 		r.tally.fail(err)
-		r.t.cfg.logger.Warn("batch failed", "items", len(groups), "error", err)
-		for _, g := range groups {
-			r.settle(g, nil, "", false, func(id string) error {
-				return fmt.Errorf("llmlimit: item %s: %w", id, err)
-			})
-		}
+		r.failed(groups, err)
 		return nil, nil, false
 	}
 	r.tally.serve(resp, took)
+	r.sched.up()
 
-	got, perr := prompt.ParseReply(resp.Text, ids, r.vocab)
+	var got map[string][]string
+	var perr error
+	if checked {
+		starts := make([]string, len(groups))
+		for i, g := range groups {
+			starts[i] = prompt.Start(g.text)
+		}
+		got, perr = prompt.ParseReplyChecked(resp.Text, ids, starts, r.vocab)
+	} else {
+		got, perr = prompt.ParseReply(resp.Text, ids, r.vocab)
+	}
+	o := r.cache.policy.originOf(resp)
+	o.at = time.Now()
+	var keep []record
+	if r.cache.on() {
+		keep = make([]record, 0, len(got))
+		for i, g := range groups {
+			if tags, found := got[ids[i]]; found {
+				keep = append(keep, record{key: g.key, val: stored{tags: tags, origin: o}})
+			}
+		}
+		r.cache.keep(keep)
+	}
 	for i, g := range groups {
 		if tags, found := got[ids[i]]; found {
 			r.settle(g, tags, resp.Provider, false, nil)
@@ -216,12 +244,29 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	return missing, cause, true
 }
 
-// settle records the outcome of every item of g, adds successful tags to the
-// cache, and calls the callbacks. errFor gives each item's error from its id.
-func (r *run) settle(g *group, tags []string, provider string, cached bool, errFor func(id string) error) {
-	if errFor == nil && !cached && r.t.cache != nil && g.key != "" {
-		r.t.cache.Add(g.key, tags)
+// failed handles a batch whose call failed: during an outage its groups
+// wait for the providers to answer again (see schedule); otherwise, or
+// once the outage has lasted the outage wait, they fail with err, and so
+// do the batches still waiting.
+func (r *run) failed(groups []*group, err error) {
+	if outage(err) {
+		groups = r.sched.deferBatch(groups)
+		if groups == nil {
+			r.t.cfg.logger.Warn("batch deferred: providers down", "error", err)
+			return
+		}
 	}
+	r.t.cfg.logger.Warn("batch failed", "items", len(groups), "error", err)
+	for _, g := range groups {
+		r.settle(g, nil, "", false, func(id string) error {
+			return fmt.Errorf("llmlimit: item %s: %w", id, err)
+		})
+	}
+}
+
+// settle records the outcome of every item of g and calls the callbacks.
+// errFor gives each item's error from its id.
+func (r *run) settle(g *group, tags []string, provider string, cached bool, errFor func(id string) error) {
 	onResult, onProgress := r.t.cfg.onResult, r.t.cfg.onProgress
 	for _, i := range g.idx {
 		res := Result{ID: r.items[i].ID, Cached: cached}
@@ -240,7 +285,7 @@ func (r *run) settle(g *group, tags []string, provider string, cached bool, errF
 		r.settled[i] = true
 		r.results[i] = res
 		r.progress.Done++
-		if res.Err != nil {
+		if res.Err != nil && !errors.Is(res.Err, ErrNotAttempted) {
 			r.progress.Failed++
 		} else if cached {
 			r.progress.Cached++
@@ -257,8 +302,8 @@ func (r *run) settle(g *group, tags []string, provider string, cached bool, errF
 	}
 }
 
-// finish marks every unsettled item with ctx's error and reports whether
-// there was any.
+// finish marks every unsettled item not attempted, with ctx's error, and
+// reports whether there was any.
 func (r *run) finish(ctx context.Context) bool {
 	var left []int
 	r.mu.Lock()
@@ -271,13 +316,27 @@ func (r *run) finish(ctx context.Context) bool {
 	if len(left) == 0 {
 		return false
 	}
-	err := ctx.Err()
-	if err == nil {
+	cause := ctx.Err()
+	if cause == nil {
 		// Unreachable unless a batch returned without settling its items.
-		err = errors.New("llmlimit: item was not tagged")
+		cause = errors.New("llmlimit: item was not tagged")
 	}
 	for _, i := range left {
-		r.settle(&group{idx: []int{i}}, nil, "", false, func(string) error { return err })
+		r.settle(&group{idx: []int{i}}, nil, "", false, func(id string) error { return &notAttemptedError{id: id, cause: cause} })
 	}
 	return ctx.Err() != nil
 }
+
+// notAttemptedError is the error of an item a stopped run had no outcome
+// for: errors.Is matches both ErrNotAttempted and the cause.
+type notAttemptedError struct {
+	id    string
+	cause error
+}
+
+func (e *notAttemptedError) Error() string {
+	return fmt.Sprintf("llmlimit: item %s: not attempted: %v", e.id, e.cause)
+}
+
+func (e *notAttemptedError) Is(target error) bool { return target == ErrNotAttempted }
+func (e *notAttemptedError) Unwrap() error        { return e.cause }

@@ -17,6 +17,7 @@ var EnvVars = []string{
 	"TAG_SPACE_COOLDOWN_AFTER_429S", "TAG_SPACE_RATE_LIMIT_COOLDOWN",
 	"TAG_SPACE_MAX_RETRIES", "TAG_SPACE_MAX_WAIT", "TAG_SPACE_REQUESTS_PER_MINUTE",
 	"TAG_SPACE_TOKENS_PER_MINUTE", "TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS",
+	"TAG_SPACE_OUTAGE_WAIT", "TAG_SPACE_SWAP_CHECK", "TAG_SPACE_MAX_ITEM_BYTES",
 }
 
 // OptionsFromEnv reads the TAG_SPACE_* variables listed in [EnvVars] from
@@ -85,6 +86,9 @@ var envTable = []struct {
 	{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0, maxCount)},
 	{"TAG_SPACE_TOKENS_PER_MINUTE", envInt(WithTokensPerMinute, 0, maxQuota)},
 	{"TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS", envBool(WithSuccessCooldownAlways)},
+	{"TAG_SPACE_OUTAGE_WAIT", envDuration(WithOutageWait)},
+	{"TAG_SPACE_SWAP_CHECK", envBool(WithSwapCheck)},
+	{"TAG_SPACE_MAX_ITEM_BYTES", envInt(WithMaxItemBytes, 1, maxItemBytesSetting)},
 }
 
 func envInt(set func(int) Option, min, max int) func(string) (Option, error) {

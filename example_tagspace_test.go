@@ -57,33 +57,37 @@ func ExampleTagSpace() {
 	// cache hit rate 0.75, calls 1
 }
 
-// A cache saved to a file serves the next process; the file holds hashes
-// and tags, never item text.
-func ExampleLRUCache_Save() {
+// A Store keeps every result on disk, written as results arrive, so the
+// next run (here a new TagSpace, as in a new process) is served from it. The
+// file holds hashes, tags and where each result came from, never item text.
+func ExampleStore() {
 	dir, err := os.MkdirTemp("", "llmlimit-example")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "demo.cache")
-
-	vocabulary := []string{"tobacco", "vaccination"}
-	cache, _ := llmlimit.NewLRUCache(1000)
-	cache.Add(llmlimit.CacheKey(vocabulary, "A tobacco tax rise."), []string{"tobacco"})
-	if err := cache.Save(path); err != nil {
+	store, err := llmlimit.OpenStore(filepath.Join(dir, "results.db"))
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-
-	next, _ := llmlimit.NewLRUCache(1000)
-	if err := next.Load(path); err != nil {
-		fmt.Println(err)
-		return
+	space := llmlimit.Space{
+		Name:  "demo",
+		Tags:  []string{"tobacco", "vaccination"},
+		Items: []llmlimit.Item{{ID: "1", Text: "A tobacco tax rise."}, {ID: "2", Text: "A vaccination drive."}},
 	}
-	// The vocabulary's order and case don't change the key.
-	tags, ok := next.Get(llmlimit.CacheKey([]string{"Vaccination", "tobacco"}, "A tobacco tax rise."))
-	fmt.Println(tags, ok)
+	provider := llmtest.NewFake("gemini")
+	for range 2 {
+		ts, _ := llmlimit.NewTagSpace(provider, llmlimit.WithStore(store))
+		rep, err := ts.Run(context.Background(), space)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("cached %d, stored %d, from %v, calls %d\n", rep.Cached, rep.Stored, rep.CachedFrom, provider.Calls())
+	}
 	// Output:
-	// [tobacco] true
+	// cached 0, stored 2, from map[], calls 1
+	// cached 2, stored 0, from map[gemini/fake-model:2], calls 1
 }

@@ -39,6 +39,7 @@ const (
 	DefaultBatchSize             = 5
 	DefaultCacheSize             = 1000
 	DefaultMaxItemBytes          = 64 << 10
+	DefaultOutageWait            = 10 * time.Minute
 	DefaultStateTimeout          = 250 * time.Millisecond
 )
 
@@ -83,6 +84,11 @@ type config struct {
 	cacheSize    int
 	cache        Cache
 	cacheSet     bool
+	store        *Store
+	emulated     bool
+	anyModel     bool
+	outageWait   time.Duration
+	swapCheck    bool
 	maxItemBytes int
 	prices       map[string]Price
 	model        string
@@ -109,6 +115,7 @@ func defaultConfig() config {
 		cacheEnabled:          true,
 		cacheSize:             DefaultCacheSize,
 		maxItemBytes:          DefaultMaxItemBytes,
+		outageWait:            DefaultOutageWait,
 		stateTimeout:          DefaultStateTimeout,
 	}
 }
@@ -322,8 +329,56 @@ func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 // loaded from a file or shared between runs. nil disables caching.
 func WithCache(cache Cache) Option { return func(c *config) { c.cache, c.cacheSet = cache, true } }
 
-// WithMaxItemBytes limits the size of one item's text; longer items fail
-// with an error instead of being sent. Default 64 KiB.
+// WithStore puts s behind TagSpace's in-memory cache: a run looks up in s
+// what the in-memory cache lacks and writes every result it gets to s as it
+// arrives, so that every result of every run is kept and a killed run
+// loses almost nothing (see [Store]). nil, the default, keeps results in
+// memory only. [WithCacheEnabled](false) turns the store off too.
+func WithStore(s *Store) Option { return func(c *config) { c.store = s } }
+
+// WithEmulator tells TagSpace that its provider answers from an emulator
+// (such as package llmtest's), not a real model. Emulators name real models
+// in their replies, so TagSpace can't tell by itself. A run told so records
+// its results as emulated and serves from the cache only results that were
+// emulated too; a run not told so never serves emulated results. The
+// default is false. cmd/tagspace sets it whenever it runs on its built-in
+// emulator.
+func WithEmulator(on bool) Option { return func(c *config) { c.emulated = on } }
+
+// WithCacheFromAnyModel lets a run serve cached results whatever provider
+// and model produced them, including results of unknown origin (added
+// through the Cache interface or imported from an old cache file). By
+// default a run serves only results of the providers and models it would
+// call itself: a new model is a cache miss. Results of an emulator are
+// still served only to emulated runs ([WithEmulator]), and a changed
+// vocabulary or batch protocol is always a miss, since the cache key
+// includes them.
+func WithCacheFromAnyModel(on bool) Option { return func(c *config) { c.anyModel = on } }
+
+// WithSwapCheck makes TagSpace use the checked batch protocol
+// (tagspace/v2; TAG_SPACE_SWAP_CHECK, default false): every entry of a
+// reply also echoes the first three words of its item's text, and an entry
+// whose words are another item's — the model mixed up two ids — is read as
+// missing, so both items are asked again instead of tagged with each
+// other's tags. Batches of one item are sent unchecked. It costs output
+// tokens: about 52% more on the emulator's replies, measured by
+// TestSwapCheckCost, which is why it is off by default.
+func WithSwapCheck(on bool) Option { return func(c *config) { c.swapCheck = on } }
+
+// WithOutageWait sets how long a TagSpace run waits for its providers to
+// answer again once they are all down (TAG_SPACE_OUTAGE_WAIT, default 10
+// minutes). A batch whose call fails with a 5xx, a timeout, a rate limit
+// or a cooldown, after the providers' own retries, is not failed but put
+// aside, and sent again as soon as another call of the run succeeds; with
+// nothing else left to send, the run probes with one batch at a time,
+// backing off as [WithBackoff] says. When the providers have been down
+// for d, the batches put aside fail. 0 fails them at once. The wait ends
+// with the run's context either way.
+func WithOutageWait(d time.Duration) Option { return func(c *config) { c.outageWait = d } }
+
+// WithMaxItemBytes limits the size of one item's text
+// (TAG_SPACE_MAX_ITEM_BYTES, default 64 KiB); longer items fail with an
+// error instead of being sent.
 func WithMaxItemBytes(n int) Option { return func(c *config) { c.maxItemBytes = n } }
 
 // WithPrices overrides or adds per-model prices used for the report's cost.

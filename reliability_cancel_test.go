@@ -179,8 +179,8 @@ func TestReliabilityCancelRun(t *testing.T) {
 				if canceled == 0 {
 					t.Errorf("no item carries context.Canceled")
 				}
-				if tagged == n && tt.name != "in backoff" || rep.Tagged != tagged || rep.Failed != n-tagged {
-					t.Errorf("tagged %d of %d; report tagged %d failed %d", tagged, n, rep.Tagged, rep.Failed)
+				if tagged == n && tt.name != "in backoff" || rep.Tagged != tagged || rep.Failed+rep.NotAttempted != n-tagged || rep.NotAttempted != canceled {
+					t.Errorf("tagged %d of %d; report tagged %d failed %d not attempted %d (%d canceled)", tagged, n, rep.Tagged, rep.Failed, rep.NotAttempted, canceled)
 				}
 				if tt.after < 0 && e.Counters().Gemini.Requests != 0 {
 					t.Errorf("a canceled run sent %d requests", e.Counters().Gemini.Requests)

@@ -38,6 +38,8 @@ func TestReliabilityBadEnv(t *testing.T) {
 		"TAG_SPACE_COOLDOWN_AFTER_429S": count, "TAG_SPACE_RATE_LIMIT_COOLDOWN": duration,
 		"TAG_SPACE_MAX_RETRIES": count, "TAG_SPACE_MAX_WAIT": duration, "TAG_SPACE_REQUESTS_PER_MINUTE": count,
 		"TAG_SPACE_TOKENS_PER_MINUTE": tokens, "TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS": boolean,
+		"TAG_SPACE_OUTAGE_WAIT": duration, "TAG_SPACE_SWAP_CHECK": boolean,
+		"TAG_SPACE_MAX_ITEM_BYTES": positive,
 	}
 	if len(kinds) != len(llmlimit.EnvVars) {
 		t.Fatalf("the table covers %d variables, EnvVars lists %d", len(kinds), len(llmlimit.EnvVars))
@@ -220,78 +222,65 @@ func TestReliabilityBadVocabulary(t *testing.T) {
 	})
 }
 
-// TestReliabilityBadCacheFile loads cache files that are truncated, garbage,
-// or of another format or protocol version: each is refused with
-// ErrCorruptCache, leaves the cache as it was, and a run with that cache
-// still tags everything and saves a file that loads.
+// TestReliabilityBadCacheFile opens stores over files that are damaged
+// stores, garbage, or JSON of another kind: each is refused with
+// ErrCorruptCache or ErrNotStore and left as it was, and a run with a new
+// store in its place tags everything and leaves a store that opens.
 func TestReliabilityBadCacheFile(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.cache")
-	seed, _ := llmlimit.NewLRUCache(10)
-	seed.Add(llmlimit.CacheKey(nil, "a"), []string{"x"})
-	seed.Add(llmlimit.CacheKey(nil, "b"), []string{"y"})
-	if err := seed.Save(good); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(good)
+	seed, err := llmlimit.OpenStore(filepath.Join(dir, "good.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(data, &doc); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		ts, _ := llmlimit.NewTagSpace(llmtest.NewFake("fake"), llmlimit.WithStore(seed))
+		if _, err := ts.Run(t.Context(), e2eSpace(12)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	data, err := os.ReadFile(seed.Path())
+	if err != nil {
 		t.Fatal(err)
 	}
-	variant := func(k string, v any) []byte {
-		d := map[string]any{}
-		for kk, vv := range doc {
-			d[kk] = vv
-		}
-		d[k] = v
-		b, _ := json.Marshal(d)
-		return b
-	}
 	files := map[string][]byte{
-		"truncated":         data[:len(data)/2],
-		"empty":             nil,
-		"garbage":           []byte("\x00\x01PK\x03\x04 not a cache at all"),
-		"json of another":   []byte(`{"results":[{"id":"a","tags":["x"]}]}`),
-		"other protocol":    variant("protocol", "tagspace/v0"),
-		"other version":     variant("version", 99),
-		"other format":      variant("format", "something-else"),
-		"bad entry key":     variant("entries", []any{map[string]any{"key": "../../etc/passwd", "tags": []string{"x"}}}),
-		"entry with no tag": variant("entries", []any{map[string]any{"key": llmlimit.CacheKey(nil, "c"), "tags": []string{}}}),
+		"truncated store": data[:2*4096+100], // the meta pages and a bit
+		"garbage":         []byte("\x00\x01PK\x03\x04 not a cache at all"),
+		"json of another": []byte(`{"results":[{"id":"a","tags":["x"]}]}`),
+		"results file":    []byte(`{"id":"a","tags":["x"],"provider":"gemini","cached":false}` + "\n"),
 	}
 	for name, content := range files {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "bad.cache")
+			path := filepath.Join(t.TempDir(), "bad.db")
 			if err := os.WriteFile(path, content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			c, _ := llmlimit.NewLRUCache(100)
-			c.Add(llmlimit.CacheKey(nil, "kept"), []string{"kept"})
-			if err := c.Load(path); !errors.Is(err, llmlimit.ErrCorruptCache) {
-				t.Fatalf("Load: %v, want ErrCorruptCache", err)
+			_, err := llmlimit.OpenStore(path)
+			if !errors.Is(err, llmlimit.ErrCorruptCache) && !errors.Is(err, llmlimit.ErrNotStore) {
+				t.Fatalf("OpenStore: %v, want ErrCorruptCache or ErrNotStore", err)
 			}
-			if c.Len() != 1 {
-				t.Errorf("a refused file changed the cache: %d entries", c.Len())
+			if got, _ := os.ReadFile(path); string(got) != string(content) {
+				t.Fatal("a refused file was changed")
+			}
+			if err := os.Rename(path, path+".aside"); err != nil {
+				t.Fatal(err)
+			}
+			store, err := llmlimit.OpenStore(path)
+			if err != nil {
+				t.Fatal(err)
 			}
 			synctest.Test(t, func(t *testing.T) {
-				ts, err := llmlimit.NewTagSpace(llmtest.NewFake("fake"), llmlimit.WithCache(c))
+				ts, err := llmlimit.NewTagSpace(llmtest.NewFake("fake"), llmlimit.WithStore(store))
 				if err != nil {
 					t.Fatal(err)
 				}
 				s := e2eSpace(12)
 				rep, err := ts.Run(t.Context(), s)
-				if err != nil || checkTags(t, s, rep) != len(s.Items) {
-					t.Fatalf("run with the cache: %v, %d failed", err, rep.Failed)
+				if err != nil || checkTags(t, s, rep) != len(s.Items) || rep.Stored != len(s.Items) {
+					t.Fatalf("run with the new store: %v, %d failed, %d stored", err, rep.Failed, rep.Stored)
 				}
 			})
-			if err := c.Save(path); err != nil {
-				t.Fatal(err)
-			}
-			c2, _ := llmlimit.NewLRUCache(100)
-			if err := c2.Load(path); err != nil || c2.Len() != c.Len() {
-				t.Errorf("the file saved over it: %v, %d of %d entries", err, c2.Len(), c.Len())
+			if n, err := store.Len(); err != nil || n != 12 {
+				t.Errorf("the new store holds %d results: %v", n, err)
 			}
 		})
 	}

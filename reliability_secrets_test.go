@@ -3,6 +3,7 @@ package llmlimit_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -174,8 +175,8 @@ func (t teeHandler) WithGroup(name string) slog.Handler {
 }
 
 // TestReliabilityCacheFileHoldsNoText tags items whose texts are distinctive
-// and saves the cache: the file holds hashes and tags only, is 0600, and the
-// directory Save creates for it is 0700.
+// into a store: the file holds hashes and tags only, is 0600, and the
+// directories OpenStore creates for it are 0700.
 func TestReliabilityCacheFileHoldsNoText(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := llmtest.NewEmulator(llmtest.Config{})
@@ -187,16 +188,17 @@ func TestReliabilityCacheFileHoldsNoText(t *testing.T) {
 		for i := range s.Items {
 			s.Items[i].Text += fmt.Sprintf(" Patient record PRIVATE-%04d, born 1970.", i)
 		}
-		ts, err := llmlimit.NewTagSpace(relLimiter(t, llmlimit.NewGemini(gc, "")))
+		dir := filepath.Join(t.TempDir(), "new", "cache")
+		path := filepath.Join(dir, "results.db")
+		store, err := llmlimit.OpenStore(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := llmlimit.NewTagSpace(relLimiter(t, llmlimit.NewGemini(gc, "")), llmlimit.WithStore(store))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := ts.Run(t.Context(), s); err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(t.TempDir(), "new", "cache")
-		path := filepath.Join(dir, "space.cache")
-		if err := ts.Cache().(*llmlimit.LRUCache).Save(path); err != nil {
 			t.Fatal(err)
 		}
 		data, err := os.ReadFile(path)
@@ -211,8 +213,9 @@ func TestReliabilityCacheFileHoldsNoText(t *testing.T) {
 			}
 		}
 		assertNoSecret(t, "cache file", string(data))
-		if !bytes.Contains(data, []byte(llmlimit.CacheKey(s.Tags, s.Items[0].Text))) {
-			t.Errorf("cache file lacks the first item's key")
+		key, _ := hex.DecodeString(llmlimit.CacheKey(s.Tags, s.Items[0].Text))
+		if !bytes.Contains(data, key) {
+			t.Errorf("store lacks the first item's key")
 		}
 		for p, want := range map[string]fs.FileMode{path: 0o600, dir: 0o700, filepath.Dir(dir): 0o700} {
 			fi, err := os.Stat(p)

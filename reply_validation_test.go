@@ -133,34 +133,50 @@ func TestRunReplyValidation(t *testing.T) {
 	}
 }
 
-func TestRunProviderErrorFailsBatchWithoutRetry(t *testing.T) {
-	pe := &ProviderError{Provider: "f", StatusCode: 429, Kind: KindRateLimited, Err: errors.New("slow down")}
-	p := &fakeProvider{name: "f", reply: func(n int, items []prompt.Item) (string, error) {
-		if n == 0 {
-			return "", pe
-		}
-		return "", nil
-	}}
-	ts, _ := NewTagSpace(p, WithBatchSize(2))
-	s := makeSpace(4)
-	rep, err := ts.Run(t.Context(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.calls()) != 2 {
-		t.Fatalf("%d calls, want 2 (no retry of the failed batch)", len(p.calls()))
-	}
-	failed := 0
-	for _, res := range rep.Results {
-		if res.Err != nil {
-			failed++
-			if !errors.Is(res.Err, ErrRateLimited) || !strings.HasPrefix(res.Err.Error(), "llmlimit: item "+res.ID+": ") {
-				t.Errorf("error %v: want ErrRateLimited naming %s", res.Err, res.ID)
+// TestRunProviderError fails a batch's call once: a permanent error fails
+// its items at once, without a retry; an outage (a 429 after the
+// provider's own retries) defers the batch until a later call succeeds,
+// which then tags it.
+func TestRunProviderError(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		err        *ProviderError
+		wantCalls  int
+		wantFailed int
+	}{
+		{"permanent", &ProviderError{Provider: "f", StatusCode: 400, Kind: KindPermanent, Err: errors.New("bad request")}, 2, 2},
+		{"outage", &ProviderError{Provider: "f", StatusCode: 429, Kind: KindRateLimited, Err: errors.New("slow down")}, 3, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fakeProvider{name: "f", reply: func(n int, items []prompt.Item) (string, error) {
+				if n == 0 {
+					return "", tt.err
+				}
+				return "", nil
+			}}
+			ts, _ := NewTagSpace(p, WithBatchSize(2), WithConcurrency(1), WithMaxConcurrency(1))
+			s := makeSpace(4)
+			rep, err := ts.Run(t.Context(), s)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	pr := rep.Providers["f"]
-	if failed != 2 || rep.Failed != 2 || rep.Operations != 1 || pr.Calls != 2 || pr.RateLimited != 1 || pr.Successes != 1 {
-		t.Errorf("failed %d, report failed %d ops %d, provider %+v", failed, rep.Failed, rep.Operations, pr)
+			if len(p.calls()) != tt.wantCalls {
+				t.Fatalf("%d calls, want %d", len(p.calls()), tt.wantCalls)
+			}
+			failed := 0
+			for _, res := range rep.Results {
+				if res.Err != nil {
+					failed++
+					if !errors.Is(res.Err, tt.err) || !strings.HasPrefix(res.Err.Error(), "llmlimit: item "+res.ID+": ") {
+						t.Errorf("error %v: want %v naming %s", res.Err, tt.err, res.ID)
+					}
+				}
+			}
+			pr := rep.Providers["f"]
+			if failed != tt.wantFailed || rep.Failed != tt.wantFailed || rep.Operations != tt.wantCalls-1 ||
+				pr.Calls != int64(tt.wantCalls) || pr.Successes != int64(tt.wantCalls-1) {
+				t.Errorf("failed %d, report failed %d ops %d, provider %+v", failed, rep.Failed, rep.Operations, pr)
+			}
+		})
 	}
 }

@@ -10,12 +10,15 @@ import (
 // by cmd/tagspace -report.
 type Report struct {
 	Space string `json:"space"`
-	// Items, Tagged, Failed and Cached count input items; Tagged includes
-	// Cached, and Tagged + Failed = Items.
-	Items  int `json:"items"`
-	Tagged int `json:"tagged"`
-	Failed int `json:"failed"`
-	Cached int `json:"cached"`
+	// Items, Tagged, Failed, NotAttempted and Cached count input items;
+	// Tagged includes Cached, and Tagged + Failed + NotAttempted = Items.
+	// NotAttempted are the items a run stopped before it had an outcome
+	// for ([ErrNotAttempted]); Failed those it gave up on.
+	Items        int `json:"items"`
+	Tagged       int `json:"tagged"`
+	Failed       int `json:"failed"`
+	NotAttempted int `json:"not_attempted"`
+	Cached       int `json:"cached"`
 	// Operations counts LLM batch calls that were served.
 	Operations int `json:"operations"`
 	// PrimarySuccessRate and FallbackRate are the shares of Operations
@@ -24,6 +27,18 @@ type Report struct {
 	FallbackRate       float64 `json:"fallback_rate"`
 	// CacheHitRate is Cached / Items.
 	CacheHitRate float64 `json:"cache_hit_rate"`
+	// CachedFrom counts the Cached items by the origin of their results:
+	// "<provider>/<model>", prefixed "emulator " for an emulator's, or
+	// "unknown" (a Cache that keeps no origins, an imported cache file).
+	CachedFrom map[string]int `json:"cached_from,omitempty"`
+	// CacheOtherOrigin counts items whose cached result was not served
+	// because another model or an emulator produced it (see
+	// [WithCacheFromAnyModel], [WithEmulator]); they were tagged again.
+	CacheOtherOrigin int `json:"cache_other_origin"`
+	// Stored counts the results the run wrote to its [Store]; StoreError
+	// is the first error reading or writing it, "" when none.
+	Stored     int    `json:"stored"`
+	StoreError string `json:"store_error,omitempty"`
 	// AvgOpSeconds is the mean wall time of a served operation, waits and
 	// retries included.
 	AvgOpSeconds float64 `json:"avg_op_seconds"`

@@ -77,7 +77,9 @@ func TestReportFallbackOfBareProviders(t *testing.T) {
 		return "", nil
 	}}
 	fb, _ := Fallback(a, b)
-	ts, _ := NewTagSpace(fb, WithBatchSize(5), WithConcurrency(1), WithMaxConcurrency(1))
+	// No outage wait: the batch both members failed fails, rather than waits
+	// for them to answer again.
+	ts, _ := NewTagSpace(fb, WithBatchSize(5), WithConcurrency(1), WithMaxConcurrency(1), WithOutageWait(0))
 	s := makeSpace(40)
 	rep, err := ts.Run(t.Context(), s)
 	if err != nil {

@@ -47,6 +47,14 @@ type Progress struct {
 	Total, Done, Cached, Failed int
 }
 
+// ErrNotAttempted matches the error of an item a run stopped before it
+// got an outcome for: its context ended while the item waited to be sent,
+// was in flight, or waited for the providers to answer again. The error
+// also matches the context's error. Such items are counted in
+// Report.NotAttempted, not Report.Failed, and a rerun on the same [Store]
+// resumes with them.
+var ErrNotAttempted = errors.New("llmlimit: not attempted")
+
 // ErrBadReply matches an item's error when the model's replies never gave it
 // a valid tag: invalid JSON, the item left out, or only tags outside the
 // vocabulary, on every attempt.
@@ -62,6 +70,13 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // the max concurrency setting ([WithMaxConcurrency]): a [Limiter]'s adaptive
 // slot limit, which starts lower and grows to that maximum, is then what
 // actually bounds the calls, and batches waiting for a slot cost nothing.
+//
+// Results are cached in memory ([LRUCache], [WithCacheSize]) and, with
+// [WithStore], in a persistent [Store] that keeps every result, written as
+// it arrives. Each result records the provider and model that produced it
+// and whether an emulator did; a run serves only results its own providers
+// and models would produce ([WithCacheFromAnyModel] relaxes that), and
+// never an emulator's unless it runs on one itself ([WithEmulator]).
 //
 // A run keeps its tail for the primary. When the primary (the provider, or
 // the first provider each [Wrapper] under it wraps) is an [AvailabilityReporter]
@@ -79,12 +94,20 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // not valid JSON is a failed attempt and the batch is sent again. Each batch
 // gets the max-retries setting ([WithMaxRetries]) of such repeats; then its
 // remaining items are tried once more each on their own, and an item that
-// still gets no valid tag fails with [ErrBadReply]. A provider error, which
-// comes after the provider's own retries, fails the batch's items at once.
+// still gets no valid tag fails with [ErrBadReply].
+//
+// A provider error comes after the provider's own retries. One that says
+// the request is bad fails the batch's items at once. One that says the
+// providers are down (5xx, timeouts, rate limits, cooldowns) puts the
+// batch aside until the providers answer again: it is sent again as soon
+// as another call of the run succeeds, or, with nothing else left to send,
+// as a probe, one batch at a time with backoff; after [WithOutageWait] of
+// outage the batches put aside fail with the provider's error.
 type TagSpace struct {
 	p      Provider
 	cfg    config
 	cache  Cache
+	store  *Store
 	prices map[string]Price
 }
 
@@ -94,8 +117,8 @@ type TagSpace struct {
 // is an error naming the setting.
 //
 // The cache is a new [LRUCache] of [WithCacheSize] entries unless
-// [WithCache] gives one; [WithCacheEnabled](false) turns caching off either
-// way.
+// [WithCache] gives one, in front of the [Store] of [WithStore] if any;
+// [WithCacheEnabled](false) turns both off.
 func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
 	if p == nil {
 		return nil, errors.New("llmlimit: tagspace: nil provider")
@@ -118,6 +141,9 @@ func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
 			return nil, err
 		}
 		t.cache = c
+	}
+	if cfg.cacheEnabled {
+		t.store = cfg.store
 	}
 	return t, nil
 }
@@ -149,6 +175,12 @@ func (c *config) validateTagSpace() error {
 		return fmt.Errorf("llmlimit: max item bytes %d: must be at least 1", c.maxItemBytes)
 	case c.maxItemBytes > maxItemBytesSetting:
 		return fmt.Errorf("llmlimit: max item bytes %d: more than %d", c.maxItemBytes, maxItemBytesSetting)
+	case c.outageWait < 0:
+		return fmt.Errorf("llmlimit: outage wait %s: must not be negative", c.outageWait)
+	case c.outageWait > maxDuration:
+		return fmt.Errorf("llmlimit: outage wait %s: more than %s", c.outageWait, maxDuration)
+	case c.baseDelay <= 0 || c.maxDelay < c.baseDelay:
+		return fmt.Errorf("llmlimit: backoff %s to %s: the base must be positive and at most the max", c.baseDelay, c.maxDelay)
 	}
 	for model, p := range c.prices {
 		if model == "" {
@@ -163,8 +195,26 @@ func (c *config) validateTagSpace() error {
 	return nil
 }
 
-// Cache returns the cache in use, or nil when caching is off.
+// Cache returns the in-memory cache in use, or nil when caching is off.
 func (t *TagSpace) Cache() Cache { return t.cache }
+
+// newRunCache sets up a run's cache layers and starts its store writer,
+// which the caller must close.
+func (t *TagSpace) newRunCache(ctx context.Context, k keyer) *runCache {
+	c := &runCache{
+		hot: t.cache, store: t.store, from: map[string]int{},
+		policy: originPolicy{
+			emulated: t.cfg.emulated, anyModel: t.cfg.anyModel,
+			protocol: prompt.Version, vocab: k.vocab,
+			models: providerModels(t.p, t.cfg.model),
+		},
+	}
+	c.lru, _ = t.cache.(*LRUCache)
+	if t.store != nil {
+		c.writer = startWriter(ctx, t.store, t.cfg.logger)
+	}
+	return c
+}
 
 // Run tags s and returns a report with one Result per item, in input order.
 //
@@ -175,8 +225,10 @@ func (t *TagSpace) Cache() Cache { return t.cache }
 // failed: see Report.Failed and each Result.Err.
 //
 // When ctx ends first, Run stops sending batches, keeps every result already
-// settled, marks the rest with ctx's error, and returns the report together
-// with that error.
+// settled, marks the rest not attempted ([ErrNotAttempted], which matches
+// ctx's error too; see Report.NotAttempted), and returns the report
+// together with ctx's error. Results already written to the [Store] stay
+// there, so a rerun resumes where this one stopped.
 func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	vocab, err := checkSpace(s)
 	if err != nil {
@@ -186,21 +238,27 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	resetTree(t.p)
 	nodes := providerTree(t.p)
 	before := snapshot(nodes)
+	k := newKeyer(vocab)
 	r := &run{
-		t: t, items: s.Items, vocab: vocab, keyer: newKeyer(vocab),
+		t: t, items: s.Items, vocab: vocab, keyer: k, cache: t.newRunCache(ctx, k),
 		results: make([]Result, len(s.Items)), settled: make([]bool, len(s.Items)),
 		tally: newTally(t.prices, primaryName(t.p)), schema: prompt.Schema(),
 	}
+	if t.cfg.swapCheck {
+		r.schemaChecked = prompt.SchemaChecked()
+	}
 	r.progress.Total = len(s.Items)
 	t.cfg.logger.Info("run start", "space", s.Name, "items", len(s.Items), "batch_size", t.cfg.batchSize,
-		"cache", t.cache != nil)
+		"cache", t.cache != nil, "store", t.store != nil)
 
-	r.dispatch(ctx, r.prepare())
+	r.dispatch(ctx, r.prepare(ctx))
 	canceled := r.finish(ctx)
 
 	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results}
 	for _, res := range r.results {
 		switch {
+		case errors.Is(res.Err, ErrNotAttempted):
+			rep.NotAttempted++
 		case res.Err != nil:
 			rep.Failed++
 		case res.Cached:
@@ -213,6 +271,7 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	if rep.Items > 0 {
 		rep.CacheHitRate = float64(rep.Cached) / float64(rep.Items)
 	}
+	r.cache.fill(rep)
 	r.tally.fill(rep, nodes, before, snapshot(nodes))
 	rep.ElapsedSeconds = time.Since(start).Seconds()
 	rep.HeldSeconds = r.held.Seconds()

@@ -133,7 +133,7 @@ func checkCounts(t *testing.T, rep *llmlimit.Report, before, after llmtest.Count
 
 // TestTagSpaceEndToEnd runs 1,000 items through the real SDKs against a
 // Gemini quota of 15 requests a minute that forces 429s and fallback, then
-// runs again from the saved cache.
+// runs again from the store the first run wrote.
 func TestTagSpaceEndToEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := llmtest.NewEmulator(llmtest.Config{
@@ -142,7 +142,11 @@ func TestTagSpaceEndToEnd(t *testing.T) {
 			Seed:   1,
 		})
 		s := e2eSpace(1000)
-		ts, err := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithCacheSize(2000))
+		store, err := llmlimit.OpenStore(filepath.Join(t.TempDir(), "e2e.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithStore(store))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,16 +173,8 @@ func TestTagSpaceEndToEnd(t *testing.T) {
 			rep.Operations, rep.PrimarySuccessRate, rep.FallbackRate, *rep.Providers["gemini"], *rep.Providers["openai"],
 			rep.ElapsedSeconds, rep.Cooldowns)
 
-		// Save the cache, load it into a new TagSpace: no call at all.
-		path := filepath.Join(t.TempDir(), "e2e.cache")
-		if err := ts.Cache().(*llmlimit.LRUCache).Save(path); err != nil {
-			t.Fatal(err)
-		}
-		cache, _ := llmlimit.NewLRUCache(2000)
-		if err := cache.Load(path); err != nil {
-			t.Fatal(err)
-		}
-		ts2, _ := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithCache(cache))
+		// A new TagSpace on the store the first run wrote: no call at all.
+		ts2, _ := llmlimit.NewTagSpace(pipeline(t, e), llmlimit.WithStore(store))
 		rep2, err := ts2.Run(t.Context(), s)
 		if err != nil {
 			t.Fatal(err)
@@ -296,12 +292,12 @@ func TestTagSpaceEndToEndCancel(t *testing.T) {
 			t.Fatalf("Run error %v, want context.Canceled", err)
 		}
 		tagged := checkTags(t, s, rep)
-		if tagged < 500 || tagged == 1000 || tagged != rep.Tagged || rep.Failed != 1000-tagged || streamed.Load() != 1000 {
-			t.Fatalf("tagged %d (report %d), failed %d, streamed %d", tagged, rep.Tagged, rep.Failed, streamed.Load())
+		if tagged < 500 || tagged == 1000 || tagged != rep.Tagged || rep.NotAttempted != 1000-tagged || rep.Failed != 0 || streamed.Load() != 1000 {
+			t.Fatalf("tagged %d (report %d), not attempted %d, failed %d, streamed %d", tagged, rep.Tagged, rep.NotAttempted, rep.Failed, streamed.Load())
 		}
 		for _, res := range rep.Results {
-			if res.Err != nil && !errors.Is(res.Err, context.Canceled) {
-				t.Errorf("item %s: %v, want context.Canceled", res.ID, res.Err)
+			if res.Err != nil && (!errors.Is(res.Err, context.Canceled) || !errors.Is(res.Err, llmlimit.ErrNotAttempted)) {
+				t.Errorf("item %s: %v, want not attempted: context.Canceled", res.ID, res.Err)
 			}
 		}
 		before := e.Counters()
@@ -347,26 +343,43 @@ func (p instantProvider) Generate(_ context.Context, req *llmlimit.Request) (*ll
 }
 
 // BenchmarkTagSpace measures the runner's own overhead: 100,000 distinct
-// items through a provider with no latency, cache off.
+// items through a provider with no latency, with the cache off and with a
+// new Store each run (so every result is written to it, none served).
 func BenchmarkTagSpace(b *testing.B) {
 	s := e2eSpace(100_000)
-	ts, err := llmlimit.NewTagSpace(instantProvider{vocabulary: s.Tags}, llmlimit.WithCacheEnabled(false))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	start := time.Now()
-	n := 0
-	for b.Loop() {
-		rep, err := ts.Run(context.Background(), s)
-		if err != nil || rep.Tagged != len(s.Items) {
-			b.Fatalf("tagged %d: %v", rep.Tagged, err)
+	for _, withStore := range []bool{false, true} {
+		name := "cache-off"
+		if withStore {
+			name = "store"
 		}
-		n += len(s.Items)
+		b.Run(name, func(b *testing.B) {
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			start := time.Now()
+			n := 0
+			for b.Loop() {
+				opts := []llmlimit.Option{llmlimit.WithCacheEnabled(false)}
+				if withStore {
+					store, err := llmlimit.OpenStore(filepath.Join(b.TempDir(), "results.db"))
+					if err != nil {
+						b.Fatal(err)
+					}
+					opts = []llmlimit.Option{llmlimit.WithStore(store)}
+				}
+				ts, err := llmlimit.NewTagSpace(instantProvider{vocabulary: s.Tags}, opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep, err := ts.Run(context.Background(), s)
+				if err != nil || rep.Tagged != len(s.Items) || withStore && rep.Stored != len(s.Items) {
+					b.Fatalf("tagged %d, stored %d: %v %s", rep.Tagged, rep.Stored, err, rep.StoreError)
+				}
+				n += len(s.Items)
+			}
+			elapsed := time.Since(start)
+			runtime.ReadMemStats(&m1)
+			b.ReportMetric(float64(n)/elapsed.Seconds(), "items/s")
+			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(n), "B/item")
+		})
 	}
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&m1)
-	b.ReportMetric(float64(n)/elapsed.Seconds(), "items/s")
-	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(n), "B/item")
 }

@@ -29,8 +29,8 @@ func TestRunCancelKeepsWhatWasDone(t *testing.T) {
 			t.Errorf("Run returned after %v, want 2.5s", d)
 		}
 		// Two batches a second for two seconds: 8 items tagged.
-		if rep.Tagged != 8 || rep.Failed != 12 || len(rep.Results) != 20 || len(streamed) != 20 {
-			t.Fatalf("tagged %d failed %d results %d streamed %d", rep.Tagged, rep.Failed, len(rep.Results), len(streamed))
+		if rep.Tagged != 8 || rep.NotAttempted != 12 || rep.Failed != 0 || len(rep.Results) != 20 || len(streamed) != 20 {
+			t.Fatalf("tagged %d not attempted %d failed %d results %d streamed %d", rep.Tagged, rep.NotAttempted, rep.Failed, len(rep.Results), len(streamed))
 		}
 		for i, res := range rep.Results {
 			if res.ID != s.Items[i].ID {
@@ -40,8 +40,8 @@ func TestRunCancelKeepsWhatWasDone(t *testing.T) {
 				if res.Err != nil || !slices.Equal(res.Tags, []string{tagFor(s.Items[i].Text)}) {
 					t.Errorf("done item %s: %+v", res.ID, res)
 				}
-			} else if res.Err != context.Canceled {
-				t.Errorf("item %s error %v, want context.Canceled", res.ID, res.Err)
+			} else if !errors.Is(res.Err, ErrNotAttempted) || !errors.Is(res.Err, context.Canceled) {
+				t.Errorf("item %s error %v, want not attempted: context.Canceled", res.ID, res.Err)
 			}
 		}
 		if n := len(p.calls()); n != 6 {

@@ -2,11 +2,14 @@ package llmtest
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/llmlimit/llmlimit"
+	"github.com/llmlimit/llmlimit/internal/prompt"
 	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
@@ -52,6 +55,9 @@ type Fake struct {
 	latency  time.Duration
 	calls    int
 	requests []llmlimit.Request
+	swapRate float64
+	answers  int // default answers to batches of two or more
+	swapped  int
 }
 
 // NewFake returns a Fake whose Name is name, with no scripted steps and no
@@ -74,6 +80,25 @@ func (f *Fake) SetLatency(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.latency = d
+}
+
+// SetSwapRate makes a share rate (0 to 1) of the Fake's default answers to
+// batches of two or more items swap the ids of their first and last
+// entries, keeping the tags and starts: a model that mixed up which item
+// it answers. Which answers swap is deterministic (answer n swaps when the
+// fractional part of n·φ is below rate), so a run is reproducible; the
+// share is exact to within one answer.
+func (f *Fake) SetSwapRate(rate float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.swapRate = rate
+}
+
+// Swapped returns how many answers SetSwapRate has swapped so far.
+func (f *Fake) Swapped() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.swapped
 }
 
 // Calls returns the number of Generate calls so far, including calls that
@@ -132,7 +157,7 @@ func (f *Fake) Generate(ctx context.Context, req *llmlimit.Request) (*llmlimit.R
 	}
 	text := step.Text
 	if text == "" {
-		text = answerOrEmpty(r.Prompt)
+		text = f.swap(answerOrEmpty(r.Prompt))
 	}
 	return &llmlimit.Response{
 		Text:     text,
@@ -140,6 +165,32 @@ func (f *Fake) Generate(ctx context.Context, req *llmlimit.Request) (*llmlimit.R
 		Model:    FakeModel,
 		Usage:    llmlimit.Usage{InputTokens: len(r.Prompt) / 4, OutputTokens: len(text) / 4},
 	}, nil
+}
+
+// swap applies SetSwapRate to a default answer.
+func (f *Fake) swap(text string) string {
+	var r prompt.Reply
+	if json.Unmarshal([]byte(text), &r) != nil || len(r.Results) < 2 {
+		return text
+	}
+	f.mu.Lock()
+	f.answers++
+	_, frac := math.Modf(float64(f.answers) * math.Phi)
+	do := frac < f.swapRate
+	if do {
+		f.swapped++
+	}
+	f.mu.Unlock()
+	if !do {
+		return text
+	}
+	last := len(r.Results) - 1
+	r.Results[0].ID, r.Results[last].ID = r.Results[last].ID, r.Results[0].ID
+	b, err := json.Marshal(r)
+	if err != nil {
+		return text
+	}
+	return string(b)
 }
 
 // answerOrEmpty answers a batch prompt, and any other prompt with a reply

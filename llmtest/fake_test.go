@@ -2,6 +2,7 @@ package llmtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"testing/synctest"
@@ -141,5 +142,33 @@ func TestErrorHelpers(t *testing.T) {
 				t.Errorf("errors.Is(%v, %v) = %v", e, s, errors.Is(e, s))
 			}
 		}
+	}
+}
+
+// TestFakeSwapRate swaps the first and last ids of a share of the answers
+// to batches, never those to a single item.
+func TestFakeSwapRate(t *testing.T) {
+	f := NewFake("f")
+	f.SetSwapRate(1)
+	items := []prompt.Item{{ID: "a", Text: "water"}, {ID: "b", Text: "noise"}, {ID: "c", Text: "air"}}
+	resp, err := f.Generate(t.Context(), &llmlimit.Request{Prompt: prompt.Build(items, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r prompt.Reply
+	json.Unmarshal([]byte(resp.Text), &r)
+	if r.Results[0].ID != "c" || r.Results[2].ID != "a" || r.Results[0].Tags[0] != "water" || f.Swapped() != 1 {
+		t.Errorf("swapped answer %s", resp.Text)
+	}
+	resp, _ = f.Generate(t.Context(), &llmlimit.Request{Prompt: prompt.Build(items[:1], nil)})
+	if json.Unmarshal([]byte(resp.Text), &r); r.Results[0].ID != "a" || f.Swapped() != 1 {
+		t.Errorf("a single item was swapped: %s", resp.Text)
+	}
+	f.SetSwapRate(0.25)
+	for range 100 {
+		f.Generate(t.Context(), &llmlimit.Request{Prompt: prompt.Build(items, nil)})
+	}
+	if n := f.Swapped() - 1; n < 24 || n > 26 {
+		t.Errorf("%d of 100 answers swapped at rate 0.25", n)
 	}
 }

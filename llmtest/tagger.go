@@ -120,20 +120,43 @@ func splitWords(s string, in func(rune) bool) []string {
 
 // Answer builds the JSON reply a well-behaved model gives a batch-protocol
 // prompt (see internal/prompt): {"results":[{"id":..,"tags":[..]}]} with one
-// entry per item, in item order, tags from [Tags]. It fails when the prompt
-// carries no batch.
+// entry per item, in item order, tags from [Tags]. A prompt of the checked
+// protocol (tagspace/v2) gets each item's "start" too: its first three
+// words, copied as they stand in the text. It fails when the prompt carries
+// no batch.
 func Answer(p string) (string, error) {
 	items, vocabulary, err := prompt.ParseRequest(p)
 	if err != nil {
 		return "", fmt.Errorf("llmtest: not a batch prompt: %w", err)
 	}
+	checked := prompt.WantsStart(p)
 	reply := prompt.Reply{Results: make([]prompt.ReplyItem, 0, len(items))}
 	for _, it := range items {
-		reply.Results = append(reply.Results, prompt.ReplyItem{ID: it.ID, Tags: Tags(it.Text, vocabulary)})
+		ri := prompt.ReplyItem{ID: it.ID, Tags: Tags(it.Text, vocabulary)}
+		if checked {
+			ri.Start = copiedStart(it.Text)
+		}
+		reply.Results = append(reply.Results, ri)
 	}
 	b, err := json.Marshal(reply)
 	if err != nil {
 		return "", fmt.Errorf("llmtest: %w", err)
 	}
 	return string(b), nil
+}
+
+// copiedStart is the text up to the end of its third word, as a model
+// copies it: case, punctuation and spacing as they are.
+func copiedStart(text string) string {
+	words, in := 0, false
+	for i, r := range text {
+		w := isWordRune(r)
+		if in && !w {
+			if words++; words == prompt.StartWords {
+				return text[:i]
+			}
+		}
+		in = w
+	}
+	return text
 }

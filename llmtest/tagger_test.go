@@ -190,3 +190,35 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestAnswerChecked answers a prompt of the checked protocol: each entry
+// carries its item's first three words as they stand, which the runner's
+// check accepts; an unchecked prompt gets no start.
+func TestAnswerChecked(t *testing.T) {
+	items := []prompt.Item{{ID: "1", Text: "Air quality, in Milan today"}, {ID: "2", Text: "One"}}
+	for _, checked := range []bool{false, true} {
+		p := prompt.Build(items, nil)
+		if checked {
+			p = prompt.BuildChecked(items, nil)
+		}
+		a, err := Answer(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r prompt.Reply
+		if err := json.Unmarshal([]byte(a), &r); err != nil {
+			t.Fatal(err)
+		}
+		for i, ri := range r.Results {
+			switch {
+			case !checked && ri.Start != "":
+				t.Errorf("unchecked entry %d has start %q", i, ri.Start)
+			case checked && prompt.Start(ri.Start) != prompt.Start(items[i].Text):
+				t.Errorf("entry %d start %q, not the item's", i, ri.Start)
+			}
+		}
+		if checked && r.Results[0].Start != "Air quality, in" {
+			t.Errorf("start %q, want the text as it stands", r.Results[0].Start)
+		}
+	}
+}

@@ -298,8 +298,8 @@ func b2i(b bool) int {
 }
 
 // TestCanceled checks an interrupted run still writes one line per item,
-// in input order, marks what was not done with the context's error, and
-// exits 1.
+// in input order, to out.jsonl.partial, marks what was not done with the
+// context's error, and exits 1.
 func TestCanceled(t *testing.T) {
 	dir := t.TempDir()
 	items, tags := writeSpace(t, dir, smallItems, smallTags)
@@ -311,9 +311,12 @@ func TestCanceled(t *testing.T) {
 	if code != exitFailed {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailed, stderr.String())
 	}
-	results := readResults(t, out)
+	results := readResults(t, out+".partial")
 	if len(results) != len(smallItems) {
 		t.Fatalf("%d results, want %d", len(results), len(smallItems))
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("an interrupted run wrote %s", out)
 	}
 	for i, res := range results {
 		if res["id"] != smallItems[i].ID || !strings.Contains(fmt.Sprint(res["error"]), "context canceled") {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +18,9 @@ import (
 // wrong with the input or the configuration is checked before any provider
 // is built, so bad usage never costs a call.
 func execute(ctx context.Context, c *cli, env func(string) string, stdout, stderr io.Writer) (int, error) {
+	if err := checkPaths(c); err != nil {
+		return exitUsage, err
+	}
 	space, err := loadSpace(c)
 	if err != nil {
 		return exitUsage, err
@@ -35,13 +36,16 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	if err := validateOptions(opts); err != nil {
 		return exitUsage, usageError{err}
 	}
-	cachePath, err := c.cachePath(space.Name)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return exitUsage, err
-	}
+	store, err := openStore(c, space.Name, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "tagspace: cache not persisted: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage, err
+		}
+		fmt.Fprintf(stderr, "tagspace: results not stored: %v\n", err)
+	}
+	if store != nil {
+		opts = append(opts, llmlimit.WithStore(store))
 	}
 
 	// Open the outputs now: an unwritable path is bad usage, found before
@@ -63,6 +67,7 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	}
 	defer pl.close()
 
+	opts = append(opts, llmlimit.WithEmulator(pl.emulator != nil), llmlimit.WithCacheFromAnyModel(c.anyModel))
 	var bar *progressbar.ProgressBar
 	if c.progress && !c.debug {
 		bar = newBar(len(space.Items), stderr)
@@ -72,13 +77,6 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	if err != nil {
 		return exitUsage, usageError{err}
 	}
-	lru, _ := ts.Cache().(*llmlimit.LRUCache)
-	if lru != nil && cachePath != "" {
-		if err := lru.Load(cachePath); err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(stderr, "tagspace: ignoring cache file: %v\n", err)
-		}
-	}
-
 	report, runErr := ts.Run(ctx, space)
 	if bar != nil {
 		_ = bar.Finish()
@@ -90,34 +88,96 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 		}
 		return exitFailed, runErr
 	}
-	if lru != nil && cachePath != "" {
-		if err := lru.Save(cachePath); err != nil {
-			fmt.Fprintf(stderr, "tagspace: cache not saved: %v\n", err)
-		}
-	}
-	if err := writeResults(out, report.Results); err != nil {
+	addLongLines(report, c.long, lineLimit(c.maxItemBytes))
+	interrupted := runErr != nil
+	if err := writeOutputs(out, rep, report, pl, interrupted, stderr); err != nil {
 		return exitFailed, err
 	}
-	if err := out.commit(); err != nil {
-		return exitFailed, err
-	}
-	if rep.enabled() {
-		if err := writeReport(rep, report, pl.emulator); err != nil {
-			return exitFailed, err
-		}
-		if err := rep.commit(); err != nil {
-			return exitFailed, err
-		}
-	}
-	writeSummary(stderr, report, pl)
-	if runErr != nil {
+	writeSummary(stderr, report, pl, store)
+	if interrupted {
 		fmt.Fprintf(stderr, "tagspace: run stopped: %v\n", runErr)
-		return exitFailed, nil
 	}
-	if report.Failed > 0 {
+	writeResume(stderr, report, store)
+	if interrupted || report.Failed > 0 || report.NotAttempted > 0 {
 		return exitFailed, nil
 	}
 	return exitOK, nil
+}
+
+// writeResume ends a run that left items untagged with what a rerun does.
+func writeResume(w io.Writer, r *llmlimit.Report, store *llmlimit.Store) {
+	if r.Failed+r.NotAttempted == 0 {
+		return
+	}
+	var parts []string
+	if r.NotAttempted > 0 {
+		parts = append(parts, fmt.Sprintf("%d not attempted", r.NotAttempted))
+	}
+	if r.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", r.Failed))
+	}
+	left := strings.Join(parts, " and ")
+	if store == nil {
+		fmt.Fprintf(w, "tagspace: %s of %d items; run the same command again to tag them (-no-cache: the %d tagged are tagged again too)\n",
+			left, r.Items, r.Tagged)
+		return
+	}
+	fmt.Fprintf(w, "tagspace: %s of %d items; run the same command again to resume: the %d tagged are in %s\n",
+		left, r.Items, r.Tagged, store.Path())
+}
+
+// writeOutputs writes the results and the report. An interrupted run
+// writes them beside their files, as FILE.partial, and leaves the files
+// themselves as they were: a complete results file from an earlier run is
+// worth more than this run's part of one.
+func writeOutputs(out, rep *output, report *llmlimit.Report, pl *pipeline, interrupted bool, stderr io.Writer) error {
+	suffix := ""
+	if interrupted {
+		suffix = ".partial"
+	}
+	if err := writeResults(out, report.Results); err != nil {
+		return err
+	}
+	if err := out.commitAs(suffix); err != nil {
+		return err
+	}
+	if interrupted && out.renamed() {
+		fmt.Fprintf(stderr, "tagspace: interrupted: results so far in %s.partial; %s left as it was\n", out.name, out.name)
+	}
+	if !rep.enabled() {
+		return nil
+	}
+	if err := writeReport(rep, report, pl.emulator); err != nil {
+		return err
+	}
+	if err := rep.commitAs(suffix); err != nil {
+		return err
+	}
+	if interrupted && rep.renamed() {
+		fmt.Fprintf(stderr, "tagspace: interrupted: report in %s.partial; %s left as it was\n", rep.name, rep.name)
+	}
+	return nil
+}
+
+// addLongLines puts the results of the lines too long to read among the
+// run's, in input order, as failed items.
+func addLongLines(r *llmlimit.Report, long []longLine, limit int) {
+	if len(long) == 0 {
+		return
+	}
+	all := make([]llmlimit.Result, 0, len(r.Results)+len(long))
+	rest := r.Results
+	for _, l := range long {
+		n := l.pos - len(all) // results of the run before this line
+		all = append(all, rest[:n]...)
+		rest = rest[n:]
+		all = append(all, llmlimit.Result{ID: l.id, Err: fmt.Errorf(
+			"line %d: longer than %d bytes: not read; -max-item-bytes raises the limit", l.line, limit)})
+	}
+	r.Results = append(all, rest...)
+	r.Items += len(long)
+	r.Failed += len(long)
+	r.CacheHitRate = float64(r.Cached) / float64(r.Items)
 }
 
 // validateOptions builds a Limiter and a TagSpace around a provider that is
@@ -136,32 +196,6 @@ type noProvider struct{}
 func (noProvider) Name() string { return "none" }
 func (noProvider) Generate(context.Context, *llmlimit.Request) (*llmlimit.Response, error) {
 	return nil, errors.New("tagspace: no provider")
-}
-
-// cachePath is where the space's cache persists between runs: -cache-file,
-// or <user cache dir>/llmlimit/<space>.cache. "" with -no-cache.
-func (c *cli) cachePath(space string) (string, error) {
-	switch {
-	case c.noCache:
-		return "", nil
-	case c.cacheFile != "":
-		// The cache is saved by rename, which would replace a device
-		// (-cache-file /dev/null) or a symlink; resolve links and refuse
-		// anything but a regular file.
-		path := c.cacheFile
-		if real, err := filepath.EvalSymlinks(path); err == nil {
-			path = real
-		}
-		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-			return "", usagef("-cache-file %s: not a regular file (use -no-cache to skip the cache)", c.cacheFile)
-		}
-		return path, nil
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "llmlimit", safeFileName(space)+".cache"), nil
 }
 
 // safeFileName keeps a space name from escaping the cache directory.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,12 +48,16 @@ type cli struct {
 	space, in, tags string
 	out, report     string
 	noCache, debug  bool
+	anyModel        bool
+	followSymlinks  bool
 	emulate         bool
 	cacheFile       string
 	geminiModel     string
 	openaiModel     string
 	tuning          []llmlimit.Option // from TAG_SPACE_* and the flags that mirror them
 	maxWaitSet      bool              // by flag or environment
+	maxItemBytes    int               // the item-size limit in effect
+	long            []longLine        // lines of -in over the line limit
 	progress        bool              // draw a progress bar: stderr is a terminal
 }
 
@@ -94,30 +99,47 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 }
 
 func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli, error) {
-	fs := flag.NewFlagSet("tagspace", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	c := &cli{}
-	fs.StringVar(&c.space, "space", "", "built-in space to tag: "+strings.Join(builtinSpaces(), ", "))
-	fs.StringVar(&c.in, "in", "", "JSONL file of items, one {\"id\",\"text\"} object a line")
-	fs.StringVar(&c.tags, "tags", "", "vocabulary file for -in, one tag a line (default: free tagging)")
-	fs.StringVar(&c.out, "out", "", "write results JSONL here instead of stdout")
-	fs.StringVar(&c.report, "report", "", "write the run's report as JSON here")
-	fs.BoolVar(&c.noCache, "no-cache", false, "don't use or persist the cache")
-	fs.StringVar(&c.cacheFile, "cache-file", "", "cache file (default: <user cache dir>/llmlimit/<space>.cache)")
-	fs.BoolVar(&c.debug, "debug", false, "print the structured logs on stderr")
-	fs.BoolVar(&c.emulate, "emulate", false, "use the built-in emulator even when API keys are set")
-	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model (default "+llmlimit.DefaultGeminiModel+")")
-	fs.StringVar(&c.openaiModel, "openai-model", "", "OpenAI model (default "+llmlimit.DefaultOpenAIModel+")")
-	for _, t := range tuningFlags {
-		fs.String(t.flag, "", t.usage+" ("+t.env+")")
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: tagspace (-space NAME | -in ITEMS.jsonl [-tags TAGS.txt]) [flags]\n\n")
-		fs.PrintDefaults()
+	fs := newFlagSet(c, stderr)
+	if err := checkFlagNames(fs, args); err != nil {
+		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	return checkCommandLine(fs, c, env)
+}
+
+// newFlagSet defines the command's flags over c.
+func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tagspace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.space, "space", "", "built-in space to tag: "+strings.Join(builtinSpaces(), ", "))
+	fs.StringVar(&c.in, "in", "", "JSONL file of items, one {\"id\",\"text\"} object a line")
+	fs.StringVar(&c.tags, "tags", "", "vocabulary file for -in, one tag a line")
+	fs.StringVar(&c.out, "out", "", "write results JSONL here instead of stdout")
+	fs.StringVar(&c.report, "report", "", "write the run's report as JSON here")
+	fs.BoolVar(&c.noCache, "no-cache", false, "don't use or persist the cache")
+	fs.StringVar(&c.cacheFile, "cache-file", "", "result store file")
+	fs.BoolVar(&c.anyModel, "reuse-cache-from-any-model", false, "serve stored results whatever model produced them (never an emulator's to a real run)")
+	fs.BoolVar(&c.followSymlinks, "follow-symlinks", false, "let -out, -report and -cache-file be symlinks, and write to their targets")
+	fs.BoolVar(&c.debug, "debug", false, "print the structured logs on stderr")
+	fs.BoolVar(&c.emulate, "emulate", false, "use the built-in emulator even when API keys are set")
+	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model")
+	fs.StringVar(&c.openaiModel, "openai-model", "", "OpenAI model")
+	for _, t := range tuningFlags {
+		if t.boolean {
+			fs.Bool(t.flag, false, t.usage+" ("+t.env+")")
+			continue
+		}
+		fs.String(t.flag, "", t.usage+" ("+t.env+")")
+	}
+	fs.Usage = func() { printUsage(fs) }
+	return fs
+}
+
+// checkCommandLine checks the parsed flags and reads the tuning settings.
+func checkCommandLine(fs *flag.FlagSet, c *cli, env func(string) string) (*cli, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
@@ -140,10 +162,16 @@ func parseFlags(args []string, env func(string) string, stderr io.Writer) (*cli,
 	}
 	maxWait, _ := tu.lookup("TAG_SPACE_MAX_WAIT")
 	c.maxWaitSet = strings.TrimSpace(maxWait) != ""
+	c.maxItemBytes = llmlimit.DefaultMaxItemBytes
+	if v, ok := tu.lookup("TAG_SPACE_MAX_ITEM_BYTES"); ok {
+		// Valid: options() parsed it.
+		c.maxItemBytes, _ = strconv.Atoi(strings.TrimSpace(v))
+	}
 	return c, nil
 }
 
-// loadSpace reads the space the command line names.
+// loadSpace reads the space the command line names; lines of -in too long
+// to read go to c.long.
 func loadSpace(c *cli) (llmlimit.Space, error) {
 	if c.space != "" {
 		s, err := builtinSpace(c.space)
@@ -157,10 +185,11 @@ func loadSpace(c *cli) (llmlimit.Space, error) {
 		return llmlimit.Space{}, usageError{err}
 	}
 	defer f.Close()
-	items, err := readItems(f)
+	items, long, err := readItems(f, lineLimit(c.maxItemBytes))
 	if err != nil {
 		return llmlimit.Space{}, usagef("%s: %w", c.in, err)
 	}
+	c.long = long
 	s := llmlimit.Space{Name: spaceName(c.in), Items: items}
 	if c.tags != "" {
 		tf, err := os.Open(c.tags)

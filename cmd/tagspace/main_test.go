@@ -20,6 +20,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests that need the command as a process of its own (killed, or two
+	// at once) run this test binary with TAGSPACE_TEST_MAIN=1: it is then
+	// the command.
+	if os.Getenv("TAGSPACE_TEST_MAIN") == "1" {
+		main()
+	}
 	// genai links go.opencensus.io, whose package init starts a worker
 	// goroutine that never ends; it is not ours to leak.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))

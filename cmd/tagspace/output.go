@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 type output struct {
 	w      io.Writer
 	f      *os.File
+	name   string // as the user gave it, for messages
 	path   string // rename target; "" when f is written in place
 	closed bool
 }
@@ -32,6 +34,7 @@ func createOutput(path string, stdout io.Writer) (*output, error) {
 	if path == "" {
 		return &output{w: stdout}, nil
 	}
+	name := path
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
@@ -39,50 +42,83 @@ func createOutput(path string, stdout io.Writer) (*output, error) {
 		// Renaming over a device would replace it with a file (as root,
 		// -out /dev/null would destroy /dev/null), so write in place.
 		if fi.IsDir() {
-			return nil, fmt.Errorf("cannot write %s: is a directory", path)
+			return nil, fmt.Errorf("cannot write %s: is a directory", name)
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
-			return nil, fmt.Errorf("cannot write %s: %w", path, err)
+			return nil, fmt.Errorf("cannot write %s: %w", name, bareError(err))
 		}
-		return &output{w: f, f: f}, nil
+		return &output{w: f, f: f, name: name}, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("cannot write %s: %w", path, err)
+		return nil, fmt.Errorf("cannot write %s: %w", name, bareError(err))
 	}
-	return &output{w: f, f: f, path: path}, nil
+	return &output{w: f, f: f, name: name, path: path}, nil
+}
+
+// bareError drops the path from a file-system error: the path is the
+// temporary file's, and messages name the user's.
+func bareError(err error) error {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
 
 func (o *output) enabled() bool { return o.w != nil }
 
-func (o *output) Write(p []byte) (int, error) { return o.w.Write(p) }
+func (o *output) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.name != "" {
+		err = fmt.Errorf("cannot write %s: %w", o.name, bareError(err))
+	}
+	return n, err
+}
 
 // commit puts a file in place; a no-op for stdout.
-func (o *output) commit() error {
+func (o *output) commit() error { return o.commitAs("") }
+
+// commitAs puts a file in place under its name plus suffix (".partial"
+// for an interrupted run, which leaves the file itself as it was) and
+// returns the name it wrote.
+func (o *output) commitAs(suffix string) error {
 	if o.f == nil || o.closed {
 		return nil
 	}
 	o.closed = true
 	if o.path == "" {
-		return o.f.Close()
+		if err := o.f.Close(); err != nil {
+			return fmt.Errorf("cannot write %s: %w", o.name, bareError(err))
+		}
+		return nil
+	}
+	fail := func(err error) error {
+		os.Remove(o.f.Name())
+		return fmt.Errorf("cannot write %s: %w", o.name+suffix, bareError(err))
 	}
 	// Results and reports hold user data (ids, tags, figures): owner only.
 	if err := o.f.Chmod(0o600); err != nil {
 		o.f.Close()
-		os.Remove(o.f.Name())
-		return err
+		return fail(err)
 	}
 	if err := o.f.Close(); err != nil {
-		os.Remove(o.f.Name())
-		return err
+		return fail(err)
 	}
-	if err := os.Rename(o.f.Name(), o.path); err != nil {
-		os.Remove(o.f.Name())
-		return err
+	if err := os.Rename(o.f.Name(), o.path+suffix); err != nil {
+		return fail(err)
 	}
 	return nil
 }
+
+// renamed reports whether commit puts the output in place by rename, so
+// that an interrupted run can leave the file as it was.
+func (o *output) renamed() bool { return o.path != "" }
 
 // abort removes an uncommitted temporary file.
 func (o *output) abort() {
@@ -171,20 +207,44 @@ func writeReport(w io.Writer, r *llmlimit.Report, e *llmtest.Emulator) error {
 }
 
 // writeSummary prints the run's figures as two tables on stderr.
-func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
+func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit.Store) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nspace\t%s\n", r.Space)
+	if store != nil {
+		fmt.Fprintf(tw, "store\t%s (%d results written)\n", store.Path(), r.Stored)
+	} else {
+		fmt.Fprintf(tw, "store\tnone (-no-cache)\n")
+	}
 	fmt.Fprintf(tw, "items\t%d\n", r.Items)
 	fmt.Fprintf(tw, "tagged\t%d\n", r.Tagged)
 	fmt.Fprintf(tw, "failed\t%d\n", r.Failed)
+	if r.NotAttempted > 0 {
+		fmt.Fprintf(tw, "not attempted\t%d\n", r.NotAttempted)
+	}
 	fmt.Fprintf(tw, "cached\t%d\n", r.Cached)
 	fmt.Fprintf(tw, "operations\t%d\n", r.Operations)
 	fmt.Fprintf(tw, "primary success rate\t%.1f%%\n", 100*r.PrimarySuccessRate)
 	fmt.Fprintf(tw, "fallback rate\t%.1f%%\n", 100*r.FallbackRate)
 	fmt.Fprintf(tw, "cache hit rate\t%.1f%%\n", 100*r.CacheHitRate)
+	for _, o := range sortedKeys(r.CachedFrom) {
+		fmt.Fprintf(tw, "  from %s\t%d\n", o, r.CachedFrom[o])
+	}
+	if r.CacheOtherOrigin > 0 {
+		fmt.Fprintf(tw, "  not served: other model or emulator\t%d (-reuse-cache-from-any-model serves another model's)\n", r.CacheOtherOrigin)
+	}
+	if r.StoreError != "" {
+		fmt.Fprintf(tw, "store error\t%s\n", r.StoreError)
+	}
 	fmt.Fprintf(tw, "avg s/op\t%.2f\n", r.AvgOpSeconds)
-	fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
-	fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
+	if pl.emulator != nil {
+		// The emulator's tokens are made up; what a real run of them
+		// would cost is worth showing, but not as if it were spent.
+		fmt.Fprintf(tw, "cost\tnone: emulated (at list prices these tokens would be $%.6f)\n", r.CostUSD)
+		fmt.Fprintf(tw, "cost/100 ops\tnone: emulated ($%.6f)\n", r.CostPer100OpsUSD)
+	} else {
+		fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
+		fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
+	}
 	fmt.Fprintf(tw, "elapsed\t%.1fs\n", r.ElapsedSeconds)
 	if r.HeldSeconds > 0 {
 		fmt.Fprintf(tw, "held for the primary\t%.1fs\n", r.HeldSeconds)
@@ -192,10 +252,14 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\nprovider\tcalls\tsuccesses\t429s\tretries\terrors\tin tokens\tout tokens\tcost\t\n")
+	costHead, costFmt := "cost", "$%.6f"
+	if pl.emulator != nil {
+		costHead, costFmt = "cost (emulated)", "($%.6f)"
+	}
+	fmt.Fprintf(tw, "\nprovider\tcalls\tsuccesses\t429s\tretries\terrors\tin tokens\tout tokens\t%s\t\n", costHead)
 	for _, name := range providerOrder(r, pl) {
 		p := r.Providers[name]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t$%.6f\t\n", name, p.Calls, p.Successes,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t"+costFmt+"\t\n", name, p.Calls, p.Successes,
 			p.RateLimited, p.Retries, p.Errors, p.InputTokens, p.OutputTokens, p.CostUSD)
 	}
 	tw.Flush()
@@ -207,6 +271,15 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline) {
 			c.Gemini.Requests, c.Gemini.RateLimited+c.Gemini.QuotaExceeded,
 			c.OpenAI.Requests, c.OpenAI.RateLimited+c.OpenAI.QuotaExceeded)
 	}
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // providerOrder lists the report's providers in fallback order, then any

@@ -66,7 +66,7 @@ func TestWriteReportAndSummary(t *testing.T) {
 	}
 
 	b.Reset()
-	writeSummary(&b, r, &pipeline{names: []string{"gemini", "openai"}})
+	writeSummary(&b, r, &pipeline{names: []string{"gemini", "openai"}}, nil)
 	s := b.String()
 	for _, want := range []string{"primary success rate  75.0%", "fallback rate         25.0%", "cache hit rate        20.0%",
 		"avg s/op              1.50", "cooldowns: successes 1, rate_limit 0, server_hint 2"} {

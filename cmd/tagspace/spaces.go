@@ -40,7 +40,7 @@ func builtinSpace(name string) (llmlimit.Space, error) {
 	if err != nil {
 		return llmlimit.Space{}, err
 	}
-	items, err := readItems(bytes.NewReader(data))
+	items, _, err := readItems(bytes.NewReader(data), minLineBytes)
 	if err != nil {
 		return llmlimit.Space{}, fmt.Errorf("space %s: %w", name, err)
 	}

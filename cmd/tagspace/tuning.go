@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"strconv"
 	"strings"
 
 	"github.com/llmlimit/llmlimit"
@@ -10,20 +11,27 @@ import (
 
 // tuningFlag is a flag that mirrors one TAG_SPACE_* variable: same meaning,
 // same value syntax, and it wins over the variable.
-type tuningFlag struct{ flag, env, usage string }
+type tuningFlag struct {
+	flag, env, usage string
+	def              string // the library's default, for -h
+	boolean          bool   // a flag that needs no value: -swap-check
+}
 
 var tuningFlags = []tuningFlag{
-	{"concurrency", "TAG_SPACE_AI_CONCURRENCY", "calls in flight at first"},
-	{"max-concurrency", "TAG_SPACE_MAX_AI_CONCURRENCY", "most calls in flight"},
-	{"batch-size", "TAG_SPACE_BATCH_SIZE", "items per call"},
-	{"cache-size", "TAG_SPACE_CACHE_SIZE", "cache entries"},
-	{"cooldown-after-successes", "TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", "pause after this many successes, 0 = never"},
-	{"success-cooldown", "TAG_SPACE_SUCCESS_COOLDOWN", "pause after successes"},
-	{"cooldown-after-429s", "TAG_SPACE_COOLDOWN_AFTER_429S", "pause after this many consecutive 429s, 0 = never"},
-	{"rate-limit-cooldown", "TAG_SPACE_RATE_LIMIT_COOLDOWN", "pause after 429s"},
-	{"max-retries", "TAG_SPACE_MAX_RETRIES", "retries after a 429 or transient error"},
-	{"max-wait", "TAG_SPACE_MAX_WAIT", "longest wait before falling back, 0 = no limit"},
-	{"rpm", "TAG_SPACE_REQUESTS_PER_MINUTE", "known requests-per-minute quota, 0 = learn it"},
+	{flag: "concurrency", def: strconv.Itoa(llmlimit.DefaultConcurrency), env: "TAG_SPACE_AI_CONCURRENCY", usage: "calls in flight at first"},
+	{flag: "max-concurrency", def: strconv.Itoa(llmlimit.DefaultMaxConcurrency), env: "TAG_SPACE_MAX_AI_CONCURRENCY", usage: "most calls in flight"},
+	{flag: "batch-size", def: strconv.Itoa(llmlimit.DefaultBatchSize), env: "TAG_SPACE_BATCH_SIZE", usage: "items per call"},
+	{flag: "cache-size", def: strconv.Itoa(llmlimit.DefaultCacheSize), env: "TAG_SPACE_CACHE_SIZE", usage: "cache entries"},
+	{flag: "cooldown-after-successes", def: strconv.Itoa(llmlimit.DefaultSuccessesPerCooldown), env: "TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", usage: "pause after this many successes, 0 = never"},
+	{flag: "success-cooldown", def: llmlimit.DefaultSuccessCooldown.String(), env: "TAG_SPACE_SUCCESS_COOLDOWN", usage: "pause after successes"},
+	{flag: "cooldown-after-429s", def: strconv.Itoa(llmlimit.DefaultRateLimitsPerCooldown), env: "TAG_SPACE_COOLDOWN_AFTER_429S", usage: "pause after this many consecutive 429s, 0 = never"},
+	{flag: "rate-limit-cooldown", def: llmlimit.DefaultRateLimitCooldown.String(), env: "TAG_SPACE_RATE_LIMIT_COOLDOWN", usage: "pause after 429s"},
+	{flag: "max-retries", def: strconv.Itoa(llmlimit.DefaultMaxRetries), env: "TAG_SPACE_MAX_RETRIES", usage: "retries after a 429 or transient error"},
+	{flag: "max-wait", def: "0", env: "TAG_SPACE_MAX_WAIT", usage: "longest wait before falling back, 0 = no limit"},
+	{flag: "rpm", def: "0", env: "TAG_SPACE_REQUESTS_PER_MINUTE", usage: "known requests-per-minute quota, 0 = learn it"},
+	{flag: "outage-wait", def: llmlimit.DefaultOutageWait.String(), env: "TAG_SPACE_OUTAGE_WAIT", usage: "how long to wait for the providers to answer again when all are down, 0 = fail at once"},
+	{flag: "max-item-bytes", def: strconv.Itoa(llmlimit.DefaultMaxItemBytes), env: "TAG_SPACE_MAX_ITEM_BYTES", usage: "longest item text sent; longer items fail on their own"},
+	{flag: "swap-check", def: "false", env: "TAG_SPACE_SWAP_CHECK", usage: "replies echo each item's first words, so mixed-up ids are caught (more output tokens)", boolean: true},
 }
 
 // tuning is where the command's TAG_SPACE_* settings come from: a tuning

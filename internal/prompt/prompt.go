@@ -28,10 +28,12 @@ type Reply struct {
 	Results []ReplyItem `json:"results"`
 }
 
-// ReplyItem is the model's tags for one item.
+// ReplyItem is the model's tags for one item. Start is the item's
+// fingerprint in the checked protocol ([VersionChecked]), empty otherwise.
 type ReplyItem struct {
-	ID   string   `json:"id"`
-	Tags []string `json:"tags"`
+	ID    string   `json:"id"`
+	Start string   `json:"start,omitempty"`
+	Tags  []string `json:"tags"`
 }
 
 // Line prefixes of the prompt. Each is followed by one line of JSON.

@@ -63,6 +63,13 @@ func NormalizeVocabulary(vocabulary []string) []string {
 // shape, or JSON without a "results" array is an error; a valid reply that
 // yields no item is not (the map is empty and the caller decides).
 func ParseReply(text string, batchIDs []string, vocabulary []string) (map[string][]string, error) {
+	return parseReply(text, batchIDs, nil, vocabulary)
+}
+
+// parseReply is ParseReply, and with starts (one per batch id) also checks
+// each entry's "start" against its id's: an entry whose start is not its
+// item's says nothing about the item, as if absent.
+func parseReply(text string, batchIDs, starts []string, vocabulary []string) (map[string][]string, error) {
 	body := stripFence(text)
 	var r struct {
 		Results *[]json.RawMessage `json:"results"`
@@ -77,6 +84,15 @@ func ParseReply(text string, batchIDs []string, vocabulary []string) (map[string
 	inBatch := make(map[string]bool, len(batchIDs))
 	for _, id := range batchIDs {
 		inBatch[id] = true
+	}
+	var startOf map[string]string
+	if starts != nil {
+		startOf = make(map[string]string, len(batchIDs))
+		for i, id := range batchIDs {
+			if i < len(starts) {
+				startOf[id] = starts[i]
+			}
+		}
 	}
 	var allowed map[string]bool
 	if len(vocabulary) > 0 {
@@ -94,10 +110,16 @@ func ParseReply(text string, batchIDs []string, vocabulary []string) (map[string
 		// Entries are decoded one by one so that a malformed entry (a
 		// number for an id, a string for the tags) only loses itself.
 		var res struct {
-			ID   string          `json:"id"`
-			Tags json.RawMessage `json:"tags"`
+			ID    string          `json:"id"`
+			Start json.RawMessage `json:"start"`
+			Tags  json.RawMessage `json:"tags"`
 		}
 		if json.Unmarshal(entry, &res) != nil || !inBatch[res.ID] {
+			continue
+		}
+		if startOf != nil && !startMatches(res.Start, startOf[res.ID]) {
+			// Another item's start under this id: the model mixed up
+			// ids, and these tags may be the other item's.
 			continue
 		}
 		var raw []string
