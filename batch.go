@@ -24,6 +24,11 @@ type run struct {
 	tally *tally
 	// held is how long dispatch held the run's tail; only dispatch writes it.
 	held time.Duration
+	// ops and fallback measure the operations served, and those a later
+	// provider than the primary served, for the tail hold; primary is the
+	// primary's Name.
+	ops, fallback opTimes
+	primary       string
 	// schema and schemaChecked are shared by the run's requests;
 	// providers only read them.
 	schema, schemaChecked map[string]any
@@ -108,7 +113,7 @@ func (r *run) dispatch(ctx context.Context, groups []*group) {
 			return
 		}
 		if primary != nil {
-			if hold := tailHold(primary.Availability(), batches, r.tally.fallbackOpTime(), slots); hold > 0 {
+			if hold := tailHold(primary.Availability(), batches, r.fallbackOpTime(), slots); hold > 0 {
 				r.t.cfg.logger.Info("holding the tail for the primary", "batches", batches, "wait", hold)
 				begin := time.Now()
 				err := wait.Sleep(ctx, hold)
@@ -144,6 +149,17 @@ func (r *run) batch(ctx context.Context, groups []*group) {
 		}
 		missing, cause, ok := r.call(ctx, a.groups)
 		if !ok || len(missing) == 0 {
+			continue
+		}
+		if errors.Is(cause, ErrRequestTooLarge) {
+			// No quota window can ever admit the batch: halves may fit,
+			// and the repeat costs none of the batch's tries.
+			if len(missing) == 1 {
+				r.failedFor(missing, cause)
+				continue
+			}
+			h := len(missing) / 2
+			queue = append(queue, attempt{groups: missing[:h], tries: a.tries}, attempt{groups: missing[h:], tries: a.tries})
 			continue
 		}
 		tries := a.tries + 1
@@ -193,10 +209,17 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 			return nil, nil, false // finish marks them not attempted
 		}
 		r.tally.fail(err)
+		if errors.Is(err, ErrRequestTooLarge) {
+			return groups, err, true // batch splits it
+		}
 		r.failed(groups, err)
 		return nil, nil, false
 	}
 	r.tally.serve(resp, took)
+	r.ops.add(took)
+	if resp.Provider != r.primary {
+		r.fallback.add(took)
+	}
 	r.sched.up()
 
 	var got map[string][]string
@@ -256,12 +279,53 @@ func (r *run) failed(groups []*group, err error) {
 			return
 		}
 	}
+	r.failedFor(groups, err)
+}
+
+// failedFor fails every item of groups with err.
+func (r *run) failedFor(groups []*group, err error) {
 	r.t.cfg.logger.Warn("batch failed", "items", len(groups), "error", err)
 	for _, g := range groups {
 		r.settle(g, nil, "", false, func(id string) error {
 			return fmt.Errorf("llmlimit: item %s: %w", id, err)
 		})
 	}
+}
+
+// fallbackOpTime estimates how long a later provider takes to serve an
+// operation: the mean of those it served so far, else the mean of all
+// operations, else 0. Operations the primary served include their waits for
+// the primary, which say nothing about the fallback.
+func (r *run) fallbackOpTime() time.Duration {
+	if d := r.fallback.mean(); d > 0 {
+		return d
+	}
+	return r.ops.mean()
+}
+
+// opTimes measures operations: how many and how long in all. It is safe
+// for simultaneous use.
+type opTimes struct {
+	mu    sync.Mutex
+	n     int
+	total time.Duration
+}
+
+func (o *opTimes) add(d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n++
+	o.total += d
+}
+
+// mean is the mean operation's time, or 0 before any.
+func (o *opTimes) mean() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == 0 {
+		return 0
+	}
+	return o.total / time.Duration(o.n)
 }
 
 // settle records the outcome of every item of g and calls the callbacks.

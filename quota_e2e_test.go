@@ -248,3 +248,38 @@ func TestReportCountsEvery429(t *testing.T) {
 
 // oneItem is a batch request of one item.
 func oneItem() *llmlimit.Request { return batchRequest(e2eItems[:1], nil) }
+
+// TestRequestTooLargeSplits: OpenAI answers a batch larger than its whole
+// tokens-per-minute quota "Request too large" (a 429 no wait can get
+// past). The Limiter sends it once, and TagSpace splits the batch until
+// its parts fit, without spending the batch's re-asks.
+func TestRequestTooLargeSplits(t *testing.T) {
+	// A batch of five long items is about 10,000 tokens; two fit in 6,000.
+	inBubble(t, llmtest.Config{OpenAI: llmtest.API{Tokens: llmtest.Quota{Limit: 6000}}}, func(t *testing.T, x e2e) {
+		o, err := llmlimit.New(x.openai, llmlimit.WithMaxWait(2*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := llmlimit.NewTagSpace(o, llmlimit.WithCacheEnabled(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := longSpace(10)
+		rep, err := ts.Run(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := x.emu.Counters().OpenAI
+		t.Logf("%d requests: %d too large, %d 429s in all, %d successes; %d of %d items tagged", c.Requests, c.TooLarge,
+			c.RateLimited+c.QuotaExceeded, c.Successes, rep.Tagged, len(s.Items))
+		if rep.Tagged != len(s.Items) {
+			t.Fatalf("tagged %d of %d: %v", rep.Tagged, len(s.Items), rep.Results)
+		}
+		// Each too-large batch was sent once, then split: 2 batches of 5,
+		// each split 2+3, each 3 split 1+2. (The parts that fit still wait
+		// for the token window: those 429s teach it.)
+		if c.TooLarge != 4 || o.Stats().TooLarge != 4 {
+			t.Fatalf("%d too-large replies, stats %+v: want 4, each batch sent once", c.TooLarge, o.Stats())
+		}
+	})
+}

@@ -118,8 +118,6 @@ type tally struct {
 	totalCost  float64
 	primary    string
 	primaryOps int
-	// fallbackTime is the time of the operations a later provider served.
-	fallbackTime time.Duration
 }
 
 func newTally(prices map[string]Price, primary string) *tally {
@@ -140,8 +138,6 @@ func (t *tally) serve(resp *Response, d time.Duration) {
 	t.opTime += d
 	if resp.Provider == t.primary {
 		t.primaryOps++
-	} else {
-		t.fallbackTime += d
 	}
 	pr := entry(t.served, resp.Provider)
 	pr.Calls++
@@ -153,22 +149,6 @@ func (t *tally) serve(resp *Response, d time.Duration) {
 	if !priced {
 		t.unpriced[resp.Model] = true
 	}
-}
-
-// fallbackOpTime estimates how long a later provider takes to serve an
-// operation: the mean of those it served so far, else the mean of all
-// operations, else 0. Operations the primary served include their waits for
-// the primary, which say nothing about the fallback.
-func (t *tally) fallbackOpTime() time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if n := t.ops - t.primaryOps; n > 0 {
-		return t.fallbackTime / time.Duration(n)
-	}
-	if t.ops == 0 {
-		return 0
-	}
-	return t.opTime / time.Duration(t.ops)
 }
 
 // fail records a failed operation, crediting each provider that a

@@ -242,7 +242,7 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	r := &run{
 		t: t, items: s.Items, vocab: vocab, keyer: k, cache: t.newRunCache(ctx, k),
 		results: make([]Result, len(s.Items)), settled: make([]bool, len(s.Items)),
-		tally: newTally(t.prices, primaryName(t.p)), schema: prompt.Schema(),
+		tally: newTally(t.prices, primaryName(t.p)), primary: primaryName(t.p), schema: prompt.Schema(),
 	}
 	if t.cfg.swapCheck {
 		r.schemaChecked = prompt.SchemaChecked()
