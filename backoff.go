@@ -13,7 +13,7 @@ import (
 // Backoff maths. The delay before retry k (k = 0 for the first retry) is
 //
 //	exp(k) = min(base·2^k, max)
-//	JitterAdditive: exp(k) + U(0.1 s, 0.4 s)   (the seed patch's jitter)
+//	JitterAdditive: exp(k) + U(0.1 s, 0.4 s)
 //	JitterFull:     U(0, exp(k))
 //
 // and a server retry hint is a floor: delay = max(delay, hint). With the

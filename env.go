@@ -9,23 +9,33 @@ import (
 	"time"
 )
 
-// EnvVars lists the variables [OptionsFromEnv] and [OptionsFromLookup] read.
-var EnvVars = []string{
-	"TAG_SPACE_AI_CONCURRENCY", "TAG_SPACE_MAX_AI_CONCURRENCY", "TAG_SPACE_BATCH_SIZE",
-	"TAG_SPACE_CACHE_ENABLED", "TAG_SPACE_CACHE_SIZE",
-	"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", "TAG_SPACE_SUCCESS_COOLDOWN",
-	"TAG_SPACE_COOLDOWN_AFTER_429S", "TAG_SPACE_RATE_LIMIT_COOLDOWN",
-	"TAG_SPACE_MAX_RETRIES", "TAG_SPACE_MAX_WAIT", "TAG_SPACE_REQUESTS_PER_MINUTE",
-	"TAG_SPACE_TOKENS_PER_MINUTE", "TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS",
-	"TAG_SPACE_OUTAGE_WAIT", "TAG_SPACE_SWAP_CHECK", "TAG_SPACE_MAX_ITEM_BYTES",
+// Variable is one TAG_SPACE_* setting that [OptionsFromEnv] and
+// [OptionsFromLookup] read.
+type Variable struct {
+	// Name is the variable's name, such as "TAG_SPACE_AI_CONCURRENCY".
+	Name string
+	// Default is the value that applies when it is unset, written as the
+	// variable would be: "3", "5s", "false".
+	Default string
 }
 
-// OptionsFromEnv reads the TAG_SPACE_* variables listed in [EnvVars] from
+// Variables returns every variable OptionsFromEnv and OptionsFromLookup
+// read, with its default, always in the same order.
+func Variables() []Variable {
+	c := defaultConfig()
+	vs := make([]Variable, len(envTable))
+	for i, v := range envTable {
+		vs[i] = Variable{Name: v.name, Default: v.def(&c)}
+	}
+	return vs
+}
+
+// OptionsFromEnv reads the TAG_SPACE_* variables listed in [Variables] from
 // the process environment; it is OptionsFromLookup(os.LookupEnv).
 func OptionsFromEnv() ([]Option, error) { return OptionsFromLookup(os.LookupEnv) }
 
 // OptionsFromLookup returns the options set by the TAG_SPACE_* variables
-// listed in [EnvVars], asking lookup for the value of each by name, so that
+// listed in [Variables], asking lookup for the value of each by name, so that
 // settings kept elsewhere than the process environment (a config file,
 // command-line flags layered over the environment) get the same syntax and
 // checks. lookup is called once per variable, from the calling goroutine.
@@ -66,29 +76,48 @@ func OptionsFromLookup(lookup func(name string) (value string, ok bool)) ([]Opti
 	return opts, nil
 }
 
-// envTable is how each TAG_SPACE_* variable becomes an Option. The halves
-// of a cooldown pair set one field each, so either can be set alone.
+// envTable is how each TAG_SPACE_* variable becomes an Option, and what its
+// default is. The halves of a cooldown pair set one field each, so either
+// can be set alone.
 var envTable = []struct {
 	name  string
 	parse func(string) (Option, error)
+	def   func(*config) string
 }{
-	{"TAG_SPACE_AI_CONCURRENCY", envInt(WithConcurrency, 1, maxConcurrencySetting)},
-	{"TAG_SPACE_MAX_AI_CONCURRENCY", envInt(WithMaxConcurrency, 1, maxConcurrencySetting)},
-	{"TAG_SPACE_BATCH_SIZE", envInt(WithBatchSize, 1, maxBatchSize)},
-	{"TAG_SPACE_CACHE_ENABLED", envBool(WithCacheEnabled)},
-	{"TAG_SPACE_CACHE_SIZE", envInt(WithCacheSize, 1, maxCacheSize)},
-	{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", envInt(func(n int) Option { return func(c *config) { c.successesPerCooldown = n } }, 0, maxCount)},
-	{"TAG_SPACE_SUCCESS_COOLDOWN", envDuration(func(d time.Duration) Option { return func(c *config) { c.successCooldown = d } })},
-	{"TAG_SPACE_COOLDOWN_AFTER_429S", envInt(func(n int) Option { return func(c *config) { c.rateLimitsPerCooldown = n } }, 0, maxCount)},
-	{"TAG_SPACE_RATE_LIMIT_COOLDOWN", envDuration(func(d time.Duration) Option { return func(c *config) { c.rateLimitCooldown = d } })},
-	{"TAG_SPACE_MAX_RETRIES", envInt(WithMaxRetries, 0, maxRetriesSetting)},
-	{"TAG_SPACE_MAX_WAIT", envDuration(WithMaxWait)},
-	{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0, maxCount)},
-	{"TAG_SPACE_TOKENS_PER_MINUTE", envInt(WithTokensPerMinute, 0, maxQuota)},
-	{"TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS", envBool(WithSuccessCooldownAlways)},
-	{"TAG_SPACE_OUTAGE_WAIT", envDuration(WithOutageWait)},
-	{"TAG_SPACE_SWAP_CHECK", envBool(WithSwapCheck)},
-	{"TAG_SPACE_MAX_ITEM_BYTES", envInt(WithMaxItemBytes, 1, maxItemBytesSetting)},
+	{"TAG_SPACE_AI_CONCURRENCY", envInt(WithConcurrency, 1, maxConcurrencySetting),
+		func(c *config) string { return strconv.Itoa(c.concurrency) }},
+	{"TAG_SPACE_MAX_AI_CONCURRENCY", envInt(WithMaxConcurrency, 1, maxConcurrencySetting),
+		func(c *config) string { return strconv.Itoa(c.maxConcurrency) }},
+	{"TAG_SPACE_BATCH_SIZE", envInt(WithBatchSize, 1, maxBatchSize),
+		func(c *config) string { return strconv.Itoa(c.batchSize) }},
+	{"TAG_SPACE_CACHE_ENABLED", envBool(WithCacheEnabled),
+		func(c *config) string { return strconv.FormatBool(c.cacheEnabled) }},
+	{"TAG_SPACE_CACHE_SIZE", envInt(WithCacheSize, 1, maxCacheSize),
+		func(c *config) string { return strconv.Itoa(c.cacheSize) }},
+	{"TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", envInt(func(n int) Option { return func(c *config) { c.successesPerCooldown = n } }, 0, maxCount),
+		func(c *config) string { return strconv.Itoa(c.successesPerCooldown) }},
+	{"TAG_SPACE_SUCCESS_COOLDOWN", envDuration(func(d time.Duration) Option { return func(c *config) { c.successCooldown = d } }),
+		func(c *config) string { return c.successCooldown.String() }},
+	{"TAG_SPACE_COOLDOWN_AFTER_429S", envInt(func(n int) Option { return func(c *config) { c.rateLimitsPerCooldown = n } }, 0, maxCount),
+		func(c *config) string { return strconv.Itoa(c.rateLimitsPerCooldown) }},
+	{"TAG_SPACE_RATE_LIMIT_COOLDOWN", envDuration(func(d time.Duration) Option { return func(c *config) { c.rateLimitCooldown = d } }),
+		func(c *config) string { return c.rateLimitCooldown.String() }},
+	{"TAG_SPACE_MAX_RETRIES", envInt(WithMaxRetries, 0, maxRetriesSetting),
+		func(c *config) string { return strconv.Itoa(c.maxRetries) }},
+	{"TAG_SPACE_MAX_WAIT", envDuration(WithMaxWait),
+		func(c *config) string { return c.maxWait.String() }},
+	{"TAG_SPACE_REQUESTS_PER_MINUTE", envInt(WithRequestsPerMinute, 0, maxCount),
+		func(c *config) string { return strconv.Itoa(toldLimit(c, UnitRequests)) }},
+	{"TAG_SPACE_TOKENS_PER_MINUTE", envInt(WithTokensPerMinute, 0, maxQuota),
+		func(c *config) string { return strconv.Itoa(toldLimit(c, UnitInputTokens)) }},
+	{"TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS", envBool(WithSuccessCooldownAlways),
+		func(c *config) string { return strconv.FormatBool(c.successAlways) }},
+	{"TAG_SPACE_OUTAGE_WAIT", envDuration(WithOutageWait),
+		func(c *config) string { return c.outageWait.String() }},
+	{"TAG_SPACE_SWAP_CHECK", envBool(WithSwapCheck),
+		func(c *config) string { return strconv.FormatBool(c.swapCheck) }},
+	{"TAG_SPACE_MAX_ITEM_BYTES", envInt(WithMaxItemBytes, 1, maxItemBytesSetting),
+		func(c *config) string { return strconv.Itoa(c.maxItemBytes) }},
 }
 
 func envInt(set func(int) Option, min, max int) func(string) (Option, error) {
@@ -144,4 +173,14 @@ func envDuration(set func(time.Duration) Option) func(string) (Option, error) {
 		}
 		return set(d), nil
 	}
+}
+
+// toldLimit is the limit of c's told quota of unit u, or 0.
+func toldLimit(c *config, u Unit) int {
+	for _, q := range c.quotas {
+		if q.Unit == u {
+			return q.Limit
+		}
+	}
+	return 0
 }

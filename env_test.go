@@ -1,6 +1,7 @@
 package llmlimit
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestOptionsFromLookup(t *testing.T) {
 			got := settings{c.concurrency, c.maxConcurrency, c.batchSize, c.cacheSize, c.cacheEnabled,
 				c.successesPerCooldown, c.rateLimitsPerCooldown, c.maxRetries,
 				c.successCooldown, c.rateLimitCooldown, c.maxWait,
-				toldLimit(c, UnitRequests, time.Minute), toldLimit(c, UnitInputTokens, time.Minute), c.successAlways}
+				toldLimit(&c, UnitRequests), toldLimit(&c, UnitInputTokens), c.successAlways}
 			if got != tt.want {
 				t.Errorf("settings:\n got %+v\nwant %+v", got, tt.want)
 			}
@@ -143,15 +144,28 @@ func TestOptionsFromLookupConcurrencyPair(t *testing.T) {
 	}
 }
 
-// TestEnvVarsListsTable keeps the documented list and the parsers in step.
-func TestEnvVarsListsTable(t *testing.T) {
-	if len(EnvVars) != len(envTable) {
-		t.Fatalf("EnvVars lists %d variables, the table parses %d", len(EnvVars), len(envTable))
+// TestVariablesDefaults: every variable set to the default Variables says
+// it has leaves every setting at its default.
+func TestVariablesDefaults(t *testing.T) {
+	vs := Variables()
+	if len(vs) != len(envTable) {
+		t.Fatalf("Variables lists %d, the table parses %d", len(vs), len(envTable))
 	}
-	for i, v := range envTable {
-		if EnvVars[i] != v.name {
-			t.Errorf("EnvVars[%d] = %s, table has %s", i, EnvVars[i], v.name)
+	vars := map[string]string{}
+	for _, v := range vs {
+		if !strings.HasPrefix(v.Name, "TAG_SPACE_") || v.Default == "" {
+			t.Errorf("variable %+v", v)
 		}
+		vars[v.Name] = v.Default
+	}
+	opts, err := OptionsFromLookup(lookupIn(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := newConfig(opts), defaultConfig()
+	got.logger, want.logger = nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("every variable at its default:\n got %+v\nwant %+v", got, want)
 	}
 }
 
@@ -164,7 +178,8 @@ func FuzzOptionsFromLookup(f *testing.F) {
 		f.Add(uint8(6), s)
 	}
 	f.Fuzz(func(t *testing.T, i uint8, value string) {
-		name := EnvVars[int(i)%len(EnvVars)]
+		vs := Variables()
+		name := vs[int(i)%len(vs)].Name
 		opts, err := OptionsFromLookup(lookupIn(map[string]string{name: value}))
 		if err != nil {
 			if msg := err.Error(); !strings.HasPrefix(msg, "llmlimit: "+name+"=") {
@@ -182,14 +197,4 @@ func FuzzOptionsFromLookup(f *testing.F) {
 			t.Fatalf("%s=%q accepted, but NewTagSpace refuses it: %v", name, value, err)
 		}
 	})
-}
-
-// toldLimit is the limit of the told quota of unit u per window, or 0.
-func toldLimit(c config, u Unit, window time.Duration) int {
-	for _, q := range c.quotas {
-		if q.Unit == u && q.Window == window {
-			return q.Limit
-		}
-	}
-	return 0
 }

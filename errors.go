@@ -190,10 +190,10 @@ func KindOf(err error) Kind {
 	return KindPermanent
 }
 
-// KindOfStatus classifies an HTTP status code: 429 is rate-limited, 408 and
+// kindOfStatus classifies an HTTP status code: 429 is rate-limited, 408 and
 // 5xx are transient, everything else is permanent. Providers refine 429s into
 // [KindQuotaExhausted] from the body.
-func KindOfStatus(status int) Kind {
+func kindOfStatus(status int) Kind {
 	switch {
 	case status == 429:
 		return KindRateLimited

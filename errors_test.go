@@ -39,8 +39,8 @@ func TestKindOfStatus(t *testing.T) {
 		400: KindPermanent, 401: KindPermanent, 403: KindPermanent, 404: KindPermanent,
 		408: KindTransient, 429: KindRateLimited, 500: KindTransient, 502: KindTransient, 503: KindTransient,
 	} {
-		if got := KindOfStatus(status); got != want {
-			t.Errorf("KindOfStatus(%d) = %v, want %v", status, got, want)
+		if got := kindOfStatus(status); got != want {
+			t.Errorf("kindOfStatus(%d) = %v, want %v", status, got, want)
 		}
 	}
 }

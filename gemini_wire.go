@@ -23,7 +23,7 @@ import (
 //
 // The result is never nil, whatever the body holds:
 //
-//   - Kind follows the status ([KindOfStatus]); a 429 is [KindQuotaExhausted]
+//   - Kind follows the status ([kindOfStatus]); a 429 is [KindQuotaExhausted]
 //     when a violation of its google.rpc.QuotaFailure is per day, or has a
 //     limit of zero (the model has no quota on this tier at all).
 //   - Quotas holds one [Quota] per violation, all Exceeded, classified by
@@ -124,7 +124,7 @@ func classifyGemini(provider string, r geminiReply, s *secrets, now time.Time) *
 	if status == 0 {
 		status = grpcStatusHTTP[r.name]
 	}
-	pe := &ProviderError{Provider: provider, StatusCode: status, Kind: KindOfStatus(status)}
+	pe := &ProviderError{Provider: provider, StatusCode: status, Kind: kindOfStatus(status)}
 	hint := headerHint(r.header, now)
 	if d, ok := parseHintText(r.message); ok {
 		hint = max(hint, d)

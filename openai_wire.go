@@ -21,7 +21,7 @@ import (
 //
 // The result is never nil, whatever the body holds:
 //
-//   - Kind follows the status ([KindOfStatus]). A 429 (or 413) whose message
+//   - Kind follows the status ([kindOfStatus]). A 429 (or 413) whose message
 //     says "Request too large", or asks for more than the quota's whole
 //     limit, is [KindTooLarge]: no wait lets it pass. insufficient_quota
 //     (billing) and a per-day quota (TPD, RPD) are [KindQuotaExhausted].
@@ -139,7 +139,7 @@ func jsonText(v any) string {
 
 // classifyOpenAI is the core ParseOpenAIError documents, without Err.
 func classifyOpenAI(provider string, r openaiReply, s *secrets, now time.Time) *ProviderError {
-	pe := &ProviderError{Provider: provider, StatusCode: r.status, Kind: KindOfStatus(r.status)}
+	pe := &ProviderError{Provider: provider, StatusCode: r.status, Kind: kindOfStatus(r.status)}
 	pe.RetryAfter = headerHint(r.header, now)
 	if d, ok := parseHintText(r.message); ok {
 		pe.RetryAfter = max(pe.RetryAfter, d)

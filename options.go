@@ -18,29 +18,29 @@ type Jitter int
 
 const (
 	// JitterAdditive adds U(0.1 s, 0.4 s) to the exponential delay, as the
-	// seed patch did. It is the default.
+	// Python patch this library grew from did. It is the default.
 	JitterAdditive Jitter = iota
 	// JitterFull draws the delay uniformly from [0, exponential delay]
 	// ("full jitter"), which spreads retries of many callers the most.
 	JitterFull
 )
 
-// Default values, the seed patch's.
+// Default values: the ones the library grew from, documented on each option.
 const (
-	DefaultConcurrency           = 3
-	DefaultMaxConcurrency        = 6
-	DefaultSuccessesPerCooldown  = 12
-	DefaultSuccessCooldown       = 5 * time.Second
-	DefaultRateLimitsPerCooldown = 3
-	DefaultRateLimitCooldown     = 10 * time.Second
-	DefaultMaxRetries            = 3
-	DefaultBaseDelay             = time.Second
-	DefaultMaxDelay              = 60 * time.Second
-	DefaultBatchSize             = 5
-	DefaultCacheSize             = 1000
-	DefaultMaxItemBytes          = 64 << 10
-	DefaultOutageWait            = 10 * time.Minute
-	DefaultStateTimeout          = 250 * time.Millisecond
+	defaultConcurrency           = 3
+	defaultMaxConcurrency        = 6
+	defaultSuccessesPerCooldown  = 12
+	defaultSuccessCooldown       = 5 * time.Second
+	defaultRateLimitsPerCooldown = 3
+	defaultRateLimitCooldown     = 10 * time.Second
+	defaultMaxRetries            = 3
+	defaultBaseDelay             = time.Second
+	defaultMaxDelay              = 60 * time.Second
+	defaultBatchSize             = 5
+	defaultCacheSize             = 1000
+	defaultMaxItemBytes          = 64 << 10
+	defaultOutageWait            = 10 * time.Minute
+	defaultStateTimeout          = 250 * time.Millisecond
 )
 
 // Upper bounds of settings: far beyond any sane value, they catch typos
@@ -102,21 +102,21 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		logger:                slog.New(slog.DiscardHandler),
-		concurrency:           DefaultConcurrency,
-		maxConcurrency:        DefaultMaxConcurrency,
-		successesPerCooldown:  DefaultSuccessesPerCooldown,
-		successCooldown:       DefaultSuccessCooldown,
-		rateLimitsPerCooldown: DefaultRateLimitsPerCooldown,
-		rateLimitCooldown:     DefaultRateLimitCooldown,
-		maxRetries:            DefaultMaxRetries,
-		baseDelay:             DefaultBaseDelay,
-		maxDelay:              DefaultMaxDelay,
-		batchSize:             DefaultBatchSize,
+		concurrency:           defaultConcurrency,
+		maxConcurrency:        defaultMaxConcurrency,
+		successesPerCooldown:  defaultSuccessesPerCooldown,
+		successCooldown:       defaultSuccessCooldown,
+		rateLimitsPerCooldown: defaultRateLimitsPerCooldown,
+		rateLimitCooldown:     defaultRateLimitCooldown,
+		maxRetries:            defaultMaxRetries,
+		baseDelay:             defaultBaseDelay,
+		maxDelay:              defaultMaxDelay,
+		batchSize:             defaultBatchSize,
 		cacheEnabled:          true,
-		cacheSize:             DefaultCacheSize,
-		maxItemBytes:          DefaultMaxItemBytes,
-		outageWait:            DefaultOutageWait,
-		stateTimeout:          DefaultStateTimeout,
+		cacheSize:             defaultCacheSize,
+		maxItemBytes:          defaultMaxItemBytes,
+		outageWait:            defaultOutageWait,
+		stateTimeout:          defaultStateTimeout,
 	}
 }
 

@@ -90,8 +90,8 @@ func TestLearnedWindowAvoids429s(t *testing.T) {
 			// already admitted before it was recorded (at most one per
 			// slot) can meet a 429 too, all in the first window. After
 			// that every window is used in full and never overrun.
-			if srv.limited < 1 || srv.limited > 1+DefaultConcurrency || len(srv.limitedIn) != 1 || srv.limitedIn[0] != srv.limited {
-				t.Fatalf("phase %v: 429s by window %v, want 1 to %d, all in the first window", phase, srv.limitedIn, 1+DefaultConcurrency)
+			if srv.limited < 1 || srv.limited > 1+defaultConcurrency || len(srv.limitedIn) != 1 || srv.limitedIn[0] != srv.limited {
+				t.Fatalf("phase %v: 429s by window %v, want 1 to %d, all in the first window", phase, srv.limitedIn, 1+defaultConcurrency)
 			}
 			windows := int((time.Since(start)+phase)/time.Minute) + 1
 			if used := srv.successes; used != 100 || windows != 7 {

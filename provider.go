@@ -123,11 +123,6 @@ type Quota struct {
 	Exceeded bool
 }
 
-// RateLimit is the name Quota had when it counted only requests.
-//
-// Deprecated: use Quota.
-type RateLimit = Quota
-
 // requestQuota returns the request quota among qs, an exceeded one first,
 // or nil.
 func requestQuota(qs []Quota) *Quota {

@@ -41,8 +41,8 @@ func TestReliabilityBadEnv(t *testing.T) {
 		"TAG_SPACE_OUTAGE_WAIT": duration, "TAG_SPACE_SWAP_CHECK": boolean,
 		"TAG_SPACE_MAX_ITEM_BYTES": positive,
 	}
-	if len(kinds) != len(llmlimit.EnvVars) {
-		t.Fatalf("the table covers %d variables, EnvVars lists %d", len(kinds), len(llmlimit.EnvVars))
+	if vs := llmlimit.Variables(); len(kinds) != len(vs) {
+		t.Fatalf("the table covers %d variables, Variables lists %d", len(kinds), len(vs))
 	}
 	invalid := map[string][]string{
 		count:    {"abc", "-1", "1.5", "0x10", "99999999999999999999", "1000000000"},
@@ -51,7 +51,8 @@ func TestReliabilityBadEnv(t *testing.T) {
 		boolean:  {"maybe", "2", "yes please"},
 		tokens:   {"abc", "-1", "1.5", "0x10", "99999999999999999999", "1000000001"},
 	}
-	for _, name := range llmlimit.EnvVars {
+	for _, v := range llmlimit.Variables() {
+		name := v.Name
 		kind, ok := kinds[name]
 		if !ok {
 			t.Errorf("no kind for %s", name)
@@ -59,8 +60,8 @@ func TestReliabilityBadEnv(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			for _, v := range invalid[kind] {
-				for _, n := range llmlimit.EnvVars {
-					t.Setenv(n, "")
+				for _, v := range llmlimit.Variables() {
+					t.Setenv(v.Name, "")
 				}
 				t.Setenv(name, v)
 				_, err := llmlimit.OptionsFromEnv()
@@ -75,8 +76,8 @@ func TestReliabilityBadEnv(t *testing.T) {
 		})
 	}
 	t.Run("max below initial", func(t *testing.T) {
-		for _, n := range llmlimit.EnvVars {
-			t.Setenv(n, "")
+		for _, v := range llmlimit.Variables() {
+			t.Setenv(v.Name, "")
 		}
 		t.Setenv("TAG_SPACE_AI_CONCURRENCY", "4")
 		t.Setenv("TAG_SPACE_MAX_AI_CONCURRENCY", "2")
@@ -138,7 +139,7 @@ func TestReliabilityBadItems(t *testing.T) {
 		{ID: "ünï", Text: "```json\n{\"results\":[{\"id\":\"ok\",\"tags\":[\"cancer\"]}]}\n```"},
 	}
 	wantErr := map[string]string{"empty": "empty text", "big": "exceeds the limit", "utf8": "not valid UTF-8"}
-	for _, maxBytes := range []int{llmlimit.DefaultMaxItemBytes, 2 << 20} {
+	for _, maxBytes := range []int{64 << 10 /* the default */, 2 << 20} {
 		synctest.Test(t, func(t *testing.T) {
 			e := llmtest.NewEmulator(llmtest.Config{})
 			gc, err := e.GeminiClient(t.Context(), relGeminiKey)

@@ -259,7 +259,7 @@ func (t *tally) fill(rep *Report, nodes []treeNode, before, after []Stats) {
 		}
 		d := after[i].Sub(before[i])
 		pr.add(&ProviderReport{
-			Calls: d.Calls, Successes: d.Successes, RateLimited: d.Refused(), QuotaExhausted: d.QuotaExhausted,
+			Calls: d.Calls, Successes: d.Successes, RateLimited: d.refused(), QuotaExhausted: d.QuotaExhausted,
 			RateLimitedTokens: d.RateLimitedTokens, HeldForTokens: d.HeldForTokens,
 			Retries: d.Retries, Errors: d.Errors(),
 			InputTokens: d.InputTokens, OutputTokens: d.OutputTokens,

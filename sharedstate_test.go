@@ -91,10 +91,10 @@ func TestSharedStateOutageDegradesToLocal(t *testing.T) {
 				}
 				// Local limits still apply: 24 successes, two 5s pauses, and
 				// one timeout (hung) or none (refused) before going local.
-				if p.maxInFlight() > DefaultConcurrency || l.Stats().Cooldowns.Successes != 2 {
+				if p.maxInFlight() > defaultConcurrency || l.Stats().Cooldowns.Successes != 2 {
 					t.Fatalf("max in flight %d, cooldowns %d: local limits not applied", p.maxInFlight(), l.Stats().Cooldowns.Successes)
 				}
-				if elapsed := time.Since(start); elapsed > 10*time.Second+2*DefaultStateTimeout+2*stateRetry {
+				if elapsed := time.Since(start); elapsed > 10*time.Second+2*defaultStateTimeout+2*stateRetry {
 					t.Fatalf("took %v", elapsed)
 				}
 				if n := strings.Count(logs.String(), "shared state failed"); n != 1 {

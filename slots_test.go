@@ -13,15 +13,15 @@ func TestSlotsBoundInFlight(t *testing.T) {
 		if ok := runCallers(t, l, 100); ok != 100 {
 			t.Fatalf("%d of 100 callers succeeded", ok)
 		}
-		if got := p.maxInFlight(); got > DefaultMaxConcurrency {
-			t.Fatalf("max in flight %d > %d", got, DefaultMaxConcurrency)
+		if got := p.maxInFlight(); got > defaultMaxConcurrency {
+			t.Fatalf("max in flight %d > %d", got, defaultMaxConcurrency)
 		}
-		if got := l.Stats().ConcurrencyLimit; got != DefaultMaxConcurrency {
-			t.Fatalf("limit after 100 successes = %d, want %d", got, DefaultMaxConcurrency)
+		if got := l.Stats().ConcurrencyLimit; got != defaultMaxConcurrency {
+			t.Fatalf("limit after 100 successes = %d, want %d", got, defaultMaxConcurrency)
 		}
 		// 100 calls of 1s: 3 at a time for the first 10, growing to 6.
-		if p.maxInFlight() != DefaultMaxConcurrency {
-			t.Fatalf("max in flight %d, want it to reach %d", p.maxInFlight(), DefaultMaxConcurrency)
+		if p.maxInFlight() != defaultMaxConcurrency {
+			t.Fatalf("max in flight %d, want it to reach %d", p.maxInFlight(), defaultMaxConcurrency)
 		}
 		p.next = func(int) error { return rateLimited(0) }
 		call(t, l)

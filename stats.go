@@ -65,10 +65,10 @@ type Cooldowns struct {
 // quota: Transient + Permanent.
 func (s Stats) Errors() int64 { return s.Transient + s.Permanent }
 
-// Refused returns the number of attempts refused for a quota, the 429
+// refused returns the number of attempts refused for a quota, the 429
 // replies of the built-in providers: RateLimited + QuotaExhausted +
 // TooLarge.
-func (s Stats) Refused() int64 { return s.RateLimited + s.QuotaExhausted + s.TooLarge }
+func (s Stats) refused() int64 { return s.RateLimited + s.QuotaExhausted + s.TooLarge }
 
 // Sub returns s minus t, for measuring a run between two snapshots.
 // ConcurrencyLimit is s's.

@@ -63,7 +63,7 @@ func TestStress(t *testing.T) {
 		if first := st.Calls - st.Retries; first > callers || first < callers-st.Rejected {
 			t.Errorf("first attempts %d, want between %d and %d", first, callers-st.Rejected, callers)
 		}
-		if p.maxInFlight() > DefaultMaxConcurrency {
+		if p.maxInFlight() > defaultMaxConcurrency {
 			t.Errorf("max in flight %d", p.maxInFlight())
 		}
 		if st.Canceled != 0 {

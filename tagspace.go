@@ -66,7 +66,7 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // the cache.
 //
 // A run answers what it can from the cache, sends each distinct text once,
-// [DefaultBatchSize] items to a call, and keeps as many batches in flight as
+// [defaultBatchSize] items to a call, and keeps as many batches in flight as
 // the max concurrency setting ([WithMaxConcurrency]): a [Limiter]'s adaptive
 // slot limit, which starts lower and grows to that maximum, is then what
 // actually bounds the calls, and batches waiting for a slot cost nothing.

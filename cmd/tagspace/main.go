@@ -162,11 +162,12 @@ func checkCommandLine(fs *flag.FlagSet, c *cli, env func(string) string) (*cli, 
 	}
 	maxWait, _ := tu.lookup("TAG_SPACE_MAX_WAIT")
 	c.maxWaitSet = strings.TrimSpace(maxWait) != ""
-	c.maxItemBytes = llmlimit.DefaultMaxItemBytes
-	if v, ok := tu.lookup("TAG_SPACE_MAX_ITEM_BYTES"); ok {
-		// Valid: options() parsed it.
-		c.maxItemBytes, _ = strconv.Atoi(strings.TrimSpace(v))
+	v, ok := tu.lookup("TAG_SPACE_MAX_ITEM_BYTES")
+	if !ok {
+		v = defaultOf("TAG_SPACE_MAX_ITEM_BYTES")
 	}
+	// Valid: options() parsed it, or it is the library's default.
+	c.maxItemBytes, _ = strconv.Atoi(strings.TrimSpace(v))
 	return c, nil
 }
 

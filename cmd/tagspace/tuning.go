@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"flag"
-	"strconv"
 	"strings"
 
 	"github.com/llmlimit/llmlimit"
@@ -13,25 +12,38 @@ import (
 // same value syntax, and it wins over the variable.
 type tuningFlag struct {
 	flag, env, usage string
-	def              string // the library's default, for -h
+	def              string // the library's default, for -h: see init
 	boolean          bool   // a flag that needs no value: -swap-check
 }
 
+// init gives each tuning flag the default of the variable it mirrors.
+func init() {
+	defaults := map[string]string{}
+	for _, v := range llmlimit.Variables() {
+		defaults[v.Name] = v.Default
+	}
+	for i := range tuningFlags {
+		tuningFlags[i].def = defaults[tuningFlags[i].env]
+	}
+}
+
 var tuningFlags = []tuningFlag{
-	{flag: "concurrency", def: strconv.Itoa(llmlimit.DefaultConcurrency), env: "TAG_SPACE_AI_CONCURRENCY", usage: "calls in flight at first"},
-	{flag: "max-concurrency", def: strconv.Itoa(llmlimit.DefaultMaxConcurrency), env: "TAG_SPACE_MAX_AI_CONCURRENCY", usage: "most calls in flight"},
-	{flag: "batch-size", def: strconv.Itoa(llmlimit.DefaultBatchSize), env: "TAG_SPACE_BATCH_SIZE", usage: "items per call"},
-	{flag: "cache-size", def: strconv.Itoa(llmlimit.DefaultCacheSize), env: "TAG_SPACE_CACHE_SIZE", usage: "cache entries"},
-	{flag: "cooldown-after-successes", def: strconv.Itoa(llmlimit.DefaultSuccessesPerCooldown), env: "TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", usage: "pause after this many successes, 0 = never"},
-	{flag: "success-cooldown", def: llmlimit.DefaultSuccessCooldown.String(), env: "TAG_SPACE_SUCCESS_COOLDOWN", usage: "pause after successes"},
-	{flag: "cooldown-after-429s", def: strconv.Itoa(llmlimit.DefaultRateLimitsPerCooldown), env: "TAG_SPACE_COOLDOWN_AFTER_429S", usage: "pause after this many consecutive 429s, 0 = never"},
-	{flag: "rate-limit-cooldown", def: llmlimit.DefaultRateLimitCooldown.String(), env: "TAG_SPACE_RATE_LIMIT_COOLDOWN", usage: "pause after 429s"},
-	{flag: "max-retries", def: strconv.Itoa(llmlimit.DefaultMaxRetries), env: "TAG_SPACE_MAX_RETRIES", usage: "retries after a 429 or transient error"},
-	{flag: "max-wait", def: "0", env: "TAG_SPACE_MAX_WAIT", usage: "longest wait before falling back, 0 = no limit"},
-	{flag: "rpm", def: "0", env: "TAG_SPACE_REQUESTS_PER_MINUTE", usage: "known requests-per-minute quota, 0 = learn it"},
-	{flag: "outage-wait", def: llmlimit.DefaultOutageWait.String(), env: "TAG_SPACE_OUTAGE_WAIT", usage: "how long to wait for the providers to answer again when all are down, 0 = fail at once"},
-	{flag: "max-item-bytes", def: strconv.Itoa(llmlimit.DefaultMaxItemBytes), env: "TAG_SPACE_MAX_ITEM_BYTES", usage: "longest item text sent; longer items fail on their own"},
-	{flag: "swap-check", def: "false", env: "TAG_SPACE_SWAP_CHECK", usage: "replies echo each item's first words, so mixed-up ids are caught (more output tokens)", boolean: true},
+	{flag: "concurrency", env: "TAG_SPACE_AI_CONCURRENCY", usage: "calls in flight at first"},
+	{flag: "max-concurrency", env: "TAG_SPACE_MAX_AI_CONCURRENCY", usage: "most calls in flight"},
+	{flag: "batch-size", env: "TAG_SPACE_BATCH_SIZE", usage: "items per call"},
+	{flag: "cache-size", env: "TAG_SPACE_CACHE_SIZE", usage: "cache entries"},
+	{flag: "cooldown-after-successes", env: "TAG_SPACE_COOLDOWN_AFTER_SUCCESSES", usage: "pause after this many successes, 0 = never"},
+	{flag: "success-cooldown", env: "TAG_SPACE_SUCCESS_COOLDOWN", usage: "pause after successes"},
+	{flag: "cooldown-after-429s", env: "TAG_SPACE_COOLDOWN_AFTER_429S", usage: "pause after this many consecutive 429s, 0 = never"},
+	{flag: "rate-limit-cooldown", env: "TAG_SPACE_RATE_LIMIT_COOLDOWN", usage: "pause after 429s"},
+	{flag: "max-retries", env: "TAG_SPACE_MAX_RETRIES", usage: "retries after a 429 or transient error"},
+	{flag: "max-wait", env: "TAG_SPACE_MAX_WAIT", usage: "longest wait before falling back, 0 = no limit"},
+	{flag: "rpm", env: "TAG_SPACE_REQUESTS_PER_MINUTE", usage: "known requests-per-minute quota, 0 = learn it"},
+	{flag: "tpm", env: "TAG_SPACE_TOKENS_PER_MINUTE", usage: "known input-tokens-per-minute quota, 0 = learn it"},
+	{flag: "success-cooldown-always", env: "TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS", usage: "pause after successes whatever is known, not only while unexplained 429s arrive", boolean: true},
+	{flag: "outage-wait", env: "TAG_SPACE_OUTAGE_WAIT", usage: "how long to wait for the providers to answer again when all are down, 0 = fail at once"},
+	{flag: "max-item-bytes", env: "TAG_SPACE_MAX_ITEM_BYTES", usage: "longest item text sent; longer items fail on their own"},
+	{flag: "swap-check", env: "TAG_SPACE_SWAP_CHECK", usage: "replies echo each item's first words, so mixed-up ids are caught (more output tokens)", boolean: true},
 }
 
 // tuning is where the command's TAG_SPACE_* settings come from: a tuning
@@ -96,4 +108,14 @@ func (tu *tuning) options() ([]llmlimit.Option, error) {
 		msg = strings.TrimPrefix(renamed, "llmlimit: ")
 	}
 	return nil, usageError{errors.New(msg)}
+}
+
+// defaultOf is the library's default for the variable name.
+func defaultOf(name string) string {
+	for _, t := range tuningFlags {
+		if t.env == name {
+			return t.def
+		}
+	}
+	return ""
 }
