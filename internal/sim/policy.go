@@ -52,8 +52,11 @@ func requestsPerMinute(s Scenario) []llmlimit.Option {
 
 // Policies returns the policies that apply to s: seed-v2, llmlimit with
 // and without the success cooldown, and the oracle everywhere; llmlimit
-// told the quota where that quota binds; and, on the fixed-window
-// request-bound scenarios, two more wait budgets to trace the frontier.
+// told the quota where that quota binds; on the fixed-window request-bound
+// scenarios, two more wait budgets to trace the frontier; and in the
+// outage, llmlimit starting both Limiters at six slots without the success
+// cooldown, which shows what the slow start costs when the fallback
+// carries the run.
 func Policies(s Scenario) []Policy {
 	ps := []Policy{
 		{Name: "seed-v2", Kind: KindSeedV2},
@@ -69,6 +72,10 @@ func Policies(s Scenario) []Policy {
 		ps = append(ps,
 			Policy{Name: "llmlimit-wait10s", Kind: KindLimiter, MaxWait: 10 * time.Second},
 			Policy{Name: "llmlimit-wait60s", Kind: KindLimiter, MaxWait: 60 * time.Second})
+	}
+	if s.Outage > 0 {
+		ps = append(ps, Policy{Name: "llmlimit-c6-nosc", Kind: KindLimiter, MaxWait: defaultWait,
+			NoSuccessCooldown: true, Concurrency: seedConcurrency})
 	}
 	return append(ps, Policy{Name: "oracle", Kind: KindOracle, MaxWait: defaultWait})
 }
