@@ -148,8 +148,8 @@ func WriteJSON(w io.Writer, sums []Summary) error {
 			} else {
 				b.WriteByte(',')
 			}
-			if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-				v = nil // JSON has no NaN: a figure with no data is null
+			if f, ok := v.(float64); ok {
+				v = jsonNumber(f)
 			}
 			kb, _ := json.Marshal(key)
 			vb, err := json.Marshal(v)
@@ -167,12 +167,12 @@ func WriteJSON(w io.Writer, sums []Summary) error {
 		if err := put("policy", s.Policy); err != nil {
 			return err
 		}
-		ci := make(map[string]float64, len(Fields))
+		ci := make(map[string]any, len(Fields))
 		for _, f := range Fields {
 			if err := put(f.Key, s.Stats[f.Key].Mean); err != nil {
 				return err
 			}
-			ci[f.Key] = s.Stats[f.Key].CI
+			ci[f.Key] = jsonNumber(s.Stats[f.Key].CI)
 		}
 		if err := put("seeds", len(s.Runs)); err != nil {
 			return err
@@ -189,4 +189,13 @@ func WriteJSON(w io.Writer, sums []Summary) error {
 	}
 	_, err = w.Write(append(out, '\n'))
 	return err
+}
+
+// jsonNumber is f, or nil when JSON can't hold it: a figure with no data
+// (NaN) is null.
+func jsonNumber(f float64) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return f
 }
