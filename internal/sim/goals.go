@@ -44,7 +44,8 @@ const (
 //     seed-v2, and at most 0.01 per operation where the 429s report their
 //     quota, 0.1 where they say nothing (opaque). Seed-v2 makes more than
 //     one per operation at 15 RPM on fixed windows, opaque or not (at
-//     60 RPM it makes about 0.3).
+//     60 RPM it makes about 0.3). On a scenario with a twin, seed-v2's
+//     row is the twin's.
 //   - Policies told the quota (llmlimit-rpm) get no 429 in any run, on
 //     every shape.
 //   - The wait budget moves llmlimit along the frontier: 10 s serves less
@@ -83,7 +84,7 @@ func CheckGoals(sums []Summary) []error {
 		if v, b := s.Mean("primary_share"), s.Mean("primary_bound_share"); v > b+boundTolerance {
 			fail(s, "primary share %.4f above the bound %.4f: the bound is not an upper bound", v, b)
 		}
-		seed := by[s.Scenario+"/seed-v2"]
+		seed := by[sc.reference()+"/seed-v2"]
 		if s.Policy == "llmlimit" && seed.Runs != nil {
 			if v, w := s.Mean("makespan_seconds"), seed.Mean("makespan_seconds"); v > w {
 				miss(s, "makespan %.0f s, longer than seed-v2's %.0f s", v, w)

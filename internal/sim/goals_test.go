@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -56,7 +57,8 @@ func TestCheckGoals(t *testing.T) {
 		{"goodput", func(m *Metrics) { m.GoodputAttainable = 0.9 }, "1-15rpm-bucket/llmlimit-rpm", "attainable quota"},
 		{"makespan over seed-v2's", func(m *Metrics) { m.MakespanSeconds = 2000 }, "5-outage-60s/llmlimit", "longer than seed-v2's"},
 		{"p50 not lower", func(m *Metrics) { m.P50Seconds = 30 }, "4-daily-cap/llmlimit", "not lower than seed-v2"},
-		{"seed too polite", func(m *Metrics) { m.RateLimitedPerOp = 0 }, "1-15rpm-opaque/seed-v2", "expected the seed above 1"},
+		{"seed too polite", func(m *Metrics) { m.RateLimitedPerOp = 0 }, "1-15rpm-fixed/seed-v2", "expected the seed above 1"},
+		{"opaque against the twin's seed-v2", func(m *Metrics) { m.P50Seconds = 30 }, "2-60rpm-opaque/llmlimit", "not lower than seed-v2's 10.00 s"},
 		{"under quota", func(m *Metrics) { m.PrimaryShare, m.FallbackShare = 0.98, 0.02 }, "3-under-quota/llmlimit-nosc", "under quota"},
 		{"success cooldown under quota", func(m *Metrics) { m.MakespanSeconds = 400 }, "3-under-quota/llmlimit", "more than without the success cooldown"},
 		{"per-day retried", func(m *Metrics) { m.PerDayViolations = 1 }, "4-daily-cap/llmlimit", "after a per-day 429"},
@@ -89,5 +91,35 @@ func TestCheckGoals(t *testing.T) {
 			}
 			t.Errorf("errors %v, want one from %s containing %q", errs, tt.match, tt.want)
 		})
+	}
+}
+
+// TestScenarioTwins checks that a scenario and its twin differ only in
+// what Gemini's 429s say, which is what lets the policies that never read
+// one run only in the twin.
+func TestScenarioTwins(t *testing.T) {
+	twins := 0
+	for _, s := range Scenarios() {
+		if s.Twin == "" {
+			continue
+		}
+		twins++
+		twin, ok := scenarioOf(s.Twin)
+		if !ok {
+			t.Fatalf("%s: no twin %s", s.Name, s.Twin)
+		}
+		same := s
+		same.Name, same.Twin, same.Opaque = twin.Name, "", twin.Opaque
+		if !reflect.DeepEqual(same, twin) || !s.Opaque || twin.Opaque {
+			t.Errorf("%s and its twin %s differ in more than opaque 429s", s.Name, twin.Name)
+		}
+		for _, p := range Policies(s) {
+			if p.Kind != KindLimiter {
+				t.Errorf("%s runs %s, which its twin stands for", s.Name, p.Name)
+			}
+		}
+	}
+	if twins != 2 {
+		t.Errorf("%d scenarios with a twin, want the 2 opaque ones", twins)
 	}
 }

@@ -51,18 +51,22 @@ func requestsPerMinute(s Scenario) []llmlimit.Option {
 }
 
 // Policies returns the policies that apply to s: seed-v2, llmlimit with
-// and without the success cooldown, and the oracle everywhere; llmlimit
+// and without the success cooldown, and the oracle everywhere (seed-v2 and
+// the oracle only in the twin of a scenario that has one: seed-v2 reads
+// only a 429's status and the oracle never gets one); llmlimit
 // told the quota where that quota binds; on the fixed-window request-bound
 // scenarios, two more wait budgets to trace the frontier; and in the
 // outage, llmlimit starting both Limiters at six slots without the success
 // cooldown, which shows what the slow start costs when the fallback
 // carries the run.
 func Policies(s Scenario) []Policy {
-	ps := []Policy{
-		{Name: "seed-v2", Kind: KindSeedV2},
-		{Name: "llmlimit", Kind: KindLimiter, MaxWait: defaultWait},
-		{Name: "llmlimit-nosc", Kind: KindLimiter, MaxWait: defaultWait, NoSuccessCooldown: true},
+	var ps []Policy
+	if s.Twin == "" {
+		ps = append(ps, Policy{Name: "seed-v2", Kind: KindSeedV2})
 	}
+	ps = append(ps,
+		Policy{Name: "llmlimit", Kind: KindLimiter, MaxWait: defaultWait},
+		Policy{Name: "llmlimit-nosc", Kind: KindLimiter, MaxWait: defaultWait, NoSuccessCooldown: true})
 	// Policies told the quota that binds.
 	if s.requestBound() {
 		ps = append(ps, Policy{Name: "llmlimit-rpm", Kind: KindLimiter, MaxWait: defaultWait, Told: requestsPerMinute})
@@ -77,7 +81,10 @@ func Policies(s Scenario) []Policy {
 		ps = append(ps, Policy{Name: "llmlimit-c6-nosc", Kind: KindLimiter, MaxWait: defaultWait,
 			NoSuccessCooldown: true, Concurrency: seedConcurrency})
 	}
-	return append(ps, Policy{Name: "oracle", Kind: KindOracle, MaxWait: defaultWait})
+	if s.Twin == "" {
+		ps = append(ps, Policy{Name: "oracle", Kind: KindOracle, MaxWait: defaultWait})
+	}
+	return ps
 }
 
 // policyOf returns the policy of s named name.

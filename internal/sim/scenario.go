@@ -57,6 +57,19 @@ type Scenario struct {
 	// QuotaBound marks scenarios where Gemini's per-minute quota, not
 	// demand, bounds the primary share: the frontier goals apply to them.
 	QuotaBound bool
+	// Twin names a scenario that differs only in what Gemini's 429s say;
+	// policies that never read a 429's body run the same there, so they
+	// run only in the twin, and seed-v2's row there is this one's
+	// reference.
+	Twin string
+}
+
+// reference is the scenario whose seed-v2 row s is compared with.
+func (s Scenario) reference() string {
+	if s.Twin != "" {
+		return s.Twin
+	}
+	return s.Name
 }
 
 // Operations is the number of batch calls the scenario needs.
@@ -188,9 +201,13 @@ var serverShapes = []struct {
 func Scenarios() []Scenario {
 	var ss []Scenario
 	for i, rpm := range []int{15, 60} {
+		name := func(suffix string) string { return fmt.Sprintf("%d-%drpm-%s", i+1, rpm, suffix) }
 		for _, sh := range serverShapes {
-			s := baseScenario(fmt.Sprintf("%d-%drpm-%s", i+1, rpm, sh.suffix), rpm)
+			s := baseScenario(name(sh.suffix), rpm)
 			s.Shape, s.Opaque, s.QuotaBound = sh.shape, sh.opaque, true
+			if sh.opaque {
+				s.Twin = name("fixed")
+			}
 			ss = append(ss, s)
 		}
 	}
