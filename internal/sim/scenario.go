@@ -167,7 +167,7 @@ func (s Scenario) describe() string {
 	return strings.TrimPrefix(d, ", ")
 }
 
-// The latencies of issue 5: Gemini median 1.2 s, OpenAI median 2 s.
+// The latencies of every scenario: Gemini median 1.2 s, OpenAI median 2 s.
 var (
 	geminiLatency = LogNormal{Median: 1200 * time.Millisecond, Sigma: 0.5}
 	openaiLatency = LogNormal{Median: 2 * time.Second, Sigma: 0.5}

@@ -66,7 +66,7 @@ func cellSeeds(s Scenario, p Policy, seeds int) int {
 	return max(n, 1)
 }
 
-// TestScenarios runs the matrix of issue 5, prints the table (with -v),
+// TestScenarios runs the matrix, prints the table (with -v),
 // writes the JSON to $LLMLIMIT_SIM_JSON when set, and checks the goals.
 func TestScenarios(t *testing.T) {
 	// The runs allocate a lot and keep little; fewer collections make the
