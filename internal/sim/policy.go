@@ -71,7 +71,8 @@ func Policies(s Scenario) []Policy {
 	if s.requestBound() {
 		ps = append(ps, Policy{Name: "llmlimit-rpm", Kind: KindLimiter, MaxWait: defaultWait, Told: requestsPerMinute})
 	}
-	// The wait budget's frontier is the same on every shape; one shows it.
+	// One shape shows which way the wait budget moves along the frontier;
+	// more would not fit the matrix's minute.
 	if s.requestBound() && s.Shape == llmtest.FixedWindow && !s.Opaque {
 		ps = append(ps,
 			Policy{Name: "llmlimit-wait10s", Kind: KindLimiter, MaxWait: 10 * time.Second},
