@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,9 @@ func goodMatrix() []Summary {
 				if s.GeminiPerDay > 0 {
 					m.PerDayViolations = 500
 				}
+			case p.Name == "llmlimit-rpm":
+				// Within 3 points of the bound when told the quota is met.
+				m.PrimaryShare, m.FallbackShare = 0.975, 0.025
 			case p.Name == "llmlimit-wait10s":
 				m.PrimaryShare, m.FallbackShare, m.PrimaryBoundShare, m.MakespanSeconds = 0.5, 0.5, 0.5, 200
 			}
@@ -42,16 +46,24 @@ func TestCheckGoals(t *testing.T) {
 		{"all met", nil, "", ""},
 		{"an item lost", func(m *Metrics) { m.ItemsLost = 1 }, "3-under-quota/seed-v2", "1 items lost"},
 		{"an item mistagged", func(m *Metrics) { m.Mistagged = 2 }, "5-outage-60s/llmlimit", "2 mistagged"},
-		{"llmlimit 429s", func(m *Metrics) { m.RateLimitedPerOp = 0.1 }, "1-15rpm/llmlimit-wait60s", "429s per operation, want <= 0.01"},
-		{"paced 429 in one run", func(m *Metrics) { m.RateLimitedPerOp = 0.003 }, "2-60rpm/llmlimit-rpm", "want 0 when paced"},
-		{"below the bound", func(m *Metrics) { m.PrimaryShare, m.GoodputAttainable = 0.9, 0.99 }, "2-60rpm/llmlimit-rpm", "below the bound"},
-		{"goodput", func(m *Metrics) { m.GoodputAttainable = 0.9 }, "1-15rpm/llmlimit-rpm", "attainable quota"},
-		{"p50 not lower", func(m *Metrics) { m.P50Seconds = 30 }, "1-15rpm/llmlimit-wait60s", "not lower than seed-v2"},
-		{"seed too polite", func(m *Metrics) { m.RateLimitedPerOp = 0 }, "1-15rpm/seed-v2", "expected the seed above 1"},
-		{"under quota", func(m *Metrics) { m.PrimaryShare, m.FallbackShare = 0.98, 0.02 }, "3-under-quota/llmlimit-rpm", "under quota"},
+		{"above the bound", func(m *Metrics) { m.PrimaryShare, m.PrimaryBoundShare = 0.8, 0.78 }, "1-15rpm-bucket/oracle", "not an upper bound"},
+		{"oracle refused", func(m *Metrics) { m.Gemini.ServerErrors = 1 }, "5-outage-60s/oracle", "refused the oracle 1 times"},
+		{"llmlimit 429s", func(m *Metrics) { m.RateLimitedPerOp = 0.1 }, "1-15rpm-fixed/llmlimit-wait60s", "429s per operation, want <= 0.01"},
+		{"llmlimit 429s on tokens", func(m *Metrics) { m.RateLimitedPerOp = 0.05 }, "6-250ktpm/llmlimit", "429s per operation, want <= 0.01"},
+		{"opaque 429s", func(m *Metrics) { m.RateLimitedPerOp = 0.3 }, "2-60rpm-opaque/llmlimit-nosc", "want <= 0.10"},
+		{"told, a 429 in one run", func(m *Metrics) { m.RateLimitedPerOp = 0.003 }, "2-60rpm-bucket/llmlimit-rpm", "want 0 when told"},
+		{"below the bound", func(m *Metrics) { m.PrimaryShare, m.GoodputAttainable = 0.9, 0.99 }, "2-60rpm-rolling/llmlimit-nosc", "below the bound"},
+		{"told, below the bound", func(m *Metrics) { m.PrimaryShare, m.GoodputAttainable = 0.9, 0.99 }, "2-60rpm-rolling/llmlimit-rpm", "want within 3"},
+		{"goodput", func(m *Metrics) { m.GoodputAttainable = 0.9 }, "1-15rpm-bucket/llmlimit-rpm", "attainable quota"},
+		{"makespan over seed-v2's", func(m *Metrics) { m.MakespanSeconds = 2000 }, "5-outage-60s/llmlimit", "longer than seed-v2's"},
+		{"p50 not lower", func(m *Metrics) { m.P50Seconds = 30 }, "4-daily-cap/llmlimit", "not lower than seed-v2"},
+		{"seed too polite", func(m *Metrics) { m.RateLimitedPerOp = 0 }, "1-15rpm-fixed/seed-v2", "expected the seed above 1"},
+		{"opaque against the twin's seed-v2", func(m *Metrics) { m.P50Seconds = 30 }, "2-60rpm-opaque/llmlimit", "not lower than seed-v2's 10.00 s"},
+		{"under quota", func(m *Metrics) { m.PrimaryShare, m.FallbackShare = 0.98, 0.02 }, "3-under-quota/llmlimit-nosc", "under quota"},
+		{"success cooldown under quota", func(m *Metrics) { m.MakespanSeconds = 400 }, "3-under-quota/llmlimit", "more than without the success cooldown"},
 		{"per-day retried", func(m *Metrics) { m.PerDayViolations = 1 }, "4-daily-cap/llmlimit", "after a per-day 429"},
 		{"no outage fallback", func(m *Metrics) { m.PrimaryShare, m.FallbackShare = 1, 0 }, "5-outage-60s/seed-v2", "fallback served nothing"},
-		{"frontier", func(m *Metrics) { m.MakespanSeconds = 900 }, "2-60rpm/llmlimit-wait10s", "does not trade"},
+		{"frontier", func(m *Metrics) { m.MakespanSeconds = 900 }, "2-60rpm-fixed/llmlimit-wait10s", "does not trade"},
 		{"unserved operation", func(m *Metrics) { m.FallbackShare = 0 }, "5-outage-60s/llmlimit", "of the operations served"},
 	}
 	for _, tt := range tests {
@@ -79,5 +91,35 @@ func TestCheckGoals(t *testing.T) {
 			}
 			t.Errorf("errors %v, want one from %s containing %q", errs, tt.match, tt.want)
 		})
+	}
+}
+
+// TestScenarioTwins checks that a scenario and its twin differ only in
+// what Gemini's 429s say, which is what lets the policies that never read
+// one run only in the twin.
+func TestScenarioTwins(t *testing.T) {
+	twins := 0
+	for _, s := range Scenarios() {
+		if s.Twin == "" {
+			continue
+		}
+		twins++
+		twin, ok := scenarioOf(s.Twin)
+		if !ok {
+			t.Fatalf("%s: no twin %s", s.Name, s.Twin)
+		}
+		same := s
+		same.Name, same.Twin, same.Opaque = twin.Name, "", twin.Opaque
+		if !reflect.DeepEqual(same, twin) || !s.Opaque || twin.Opaque {
+			t.Errorf("%s and its twin %s differ in more than opaque 429s", s.Name, twin.Name)
+		}
+		for _, p := range Policies(s) {
+			if p.Kind != KindLimiter {
+				t.Errorf("%s runs %s, which its twin stands for", s.Name, p.Name)
+			}
+		}
+	}
+	if twins != 2 {
+		t.Errorf("%d scenarios with a twin, want the 2 opaque ones", twins)
 	}
 }

@@ -104,7 +104,9 @@ type Attempt struct {
 	Status int
 	// RetryAfter is the server's retry hint on a failure.
 	RetryAfter time.Duration
-	Err        error
+	// Tokens is the request's input tokens as the emulator counts them.
+	Tokens int
+	Err    error
 }
 
 // Tap is a [llmlimit.Provider] that records every attempt sent to the
@@ -126,7 +128,7 @@ func (t *Tap) Name() string { return t.p.Name() }
 
 // Generate calls the wrapped provider and records the attempt.
 func (t *Tap) Generate(ctx context.Context, req *llmlimit.Request) (*llmlimit.Response, error) {
-	a := Attempt{Op: opOf(ctx), Start: time.Now()}
+	a := Attempt{Op: opOf(ctx), Start: time.Now(), Tokens: requestTokens(req)}
 	resp, err := t.p.Generate(ctx, req)
 	a.End = time.Now()
 	if err != nil {

@@ -28,13 +28,16 @@ type Metrics struct {
 	FallbackShare     float64 `json:"fallback_share"`
 	RateLimitedPerOp  float64 `json:"rate_limited_per_op"`
 	GoodputShare      float64 `json:"goodput_share"`
-	// GoodputAttainable is Gemini successes over what the run could use of
-	// the quota: min(N, Q × windows, per-day cap).
+	// GoodputAttainable is Gemini successes over the bound: what the run
+	// could use of the quota, min(N, windows, per-day cap).
 	GoodputAttainable float64 `json:"goodput_attainable_share"`
-	// FirstWindowUse is the share of the first quota window's requests that
-	// served operations: the run starts at a random point of that window,
-	// and a window shorter than the Limiter's ramp to full concurrency (or
-	// paused by the success cooldown) can't be used in full.
+	// TokenGoodput is Gemini's input tokens admitted over what the token
+	// quota's windows could admit ([Frame.TokenCapacity]); NaN without a
+	// token quota.
+	TokenGoodput float64 `json:"token_goodput_share"`
+	// FirstWindowUse is the share of the first quota window's bound (what
+	// could start in its part inside the run) that Gemini served; NaN
+	// without a windowed request quota.
 	FirstWindowUse   float64 `json:"first_window_use"`
 	OpSeconds        float64 `json:"op_seconds"`
 	P50Seconds       float64 `json:"p50_seconds"`
@@ -42,13 +45,18 @@ type Metrics struct {
 	CostPer100OpsUSD float64 `json:"cost_per_100_ops_usd"`
 	ItemsLost        int     `json:"items_lost"`
 
-	// Checks beyond the summary's figures.
+	// Checks and diagnostics beyond the summary's figures.
 
 	// PerDayViolations counts Gemini attempts sent after a per-day 429
 	// despite it (see [PerDayViolations]).
 	PerDayViolations int `json:"per_day_violations"`
 	// Mistagged counts items whose tags differ from the emulator's tagger's.
 	Mistagged int `json:"mistagged"`
+	// SuccessCooldowns counts the pauses the success cooldown took on
+	// Gemini: the Limiter's, or seed-v2's.
+	SuccessCooldowns int `json:"success_cooldowns"`
+	// HeldSeconds is how long TagSpace held the run's tail for the primary.
+	HeldSeconds float64 `json:"held_seconds"`
 	// Gemini and OpenAI are the emulator's counters.
 	Gemini llmtest.APICounters `json:"-"`
 	OpenAI llmtest.APICounters `json:"-"`
@@ -60,8 +68,8 @@ const (
 	window    = time.Minute
 )
 
-// Phase returns the offset of Gemini's quota windows for seed: uniform in
-// [0, 1 min), so that a run starts anywhere inside a window.
+// Phase returns the offset of Gemini's fixed quota windows for seed:
+// uniform in [0, 1 min), so that a run starts anywhere inside a window.
 func Phase(seed uint64) time.Duration {
 	r := rand.New(rand.NewPCG(seed, 0x9a5e))
 	return time.Duration(r.Float64() * float64(window))
@@ -77,22 +85,21 @@ func Phase(seed uint64) time.Duration {
 func RunOnce(ctx context.Context, s Scenario, p Policy, seed uint64) (Metrics, error) {
 	phase := Phase(seed)
 	em := llmtest.NewEmulator(llmtest.Config{
-		Gemini: llmtest.API{
-			Key: geminiKey, RequestsPerWindow: s.GeminiRPM, Window: window, Phase: phase,
-			PerDay: s.PerDayCap(), UnavailableUntil: s.Outage, Latency: s.GeminiLatency.Draw,
-		},
+		Gemini: s.geminiAPI(phase),
 		OpenAI: llmtest.API{
-			Key: openaiKey, RequestsPerWindow: s.OpenAIRPM, Window: window, Latency: s.OpenAILatency.Draw,
+			Key: openaiKey, Requests: llmtest.Quota{Limit: s.OpenAIRPM}, Latency: s.OpenAILatency.Draw,
 		},
 		Seed: int64(seed),
 	})
+	env := oracleEnv{start: time.Now(), requests: s.RequestQuota(phase), tokens: s.TokenQuota(phase),
+		perDay: s.PerDayCap(), outage: s.Outage}
 	gc, err := em.GeminiClient(ctx, geminiKey)
 	if err != nil {
 		return Metrics{}, fmt.Errorf("llmlimit: sim: gemini client: %w", err)
 	}
 	tap := NewTap(llmlimit.NewGemini(gc, ""))
 	openai := llmlimit.NewOpenAI(em.OpenAIClient(openaiKey), "")
-	fb, _, err := p.wrap(s, tap, openai, seed)
+	fb, primary, err := p.wrap(s, tap, openai, env, seed)
 	if err != nil {
 		return Metrics{}, err
 	}
@@ -101,7 +108,7 @@ func RunOnce(ctx context.Context, s Scenario, p Policy, seed uint64) (Metrics, e
 	if err != nil {
 		return Metrics{}, err
 	}
-	space := NewSpace(s.Items, seed)
+	space := NewSpace(s.Items, s.ItemBytes, seed)
 
 	start := time.Now()
 	rep, err := ts.Run(ctx, space)
@@ -114,32 +121,67 @@ func RunOnce(ctx context.Context, s Scenario, p Policy, seed uint64) (Metrics, e
 		Scenario: s.Name, Policy: p.Name, Seed: seed,
 		MakespanSeconds:  makespan.Seconds(),
 		PerDayViolations: PerDayViolations(tap.Attempts()),
+		HeldSeconds:      rep.HeldSeconds,
+		SuccessCooldowns: successCooldowns(primary),
 	}
-	m.ItemsLost, m.Mistagged = checkResults(space, expectedTags(s.Items, seed), rep.Results)
+	m.ItemsLost, m.Mistagged = checkResults(space, expectedTags(s.Items, s.ItemBytes, seed), rep.Results)
 	c := em.Counters()
 	m.Gemini, m.OpenAI = c.Gemini, c.OpenAI
 	m.measureOps(rec.Ops(), tap.Name(), openai.Name())
-	m.measureQuota(s, phase, makespan)
-	m.measureFirstWindow(s, phase, start, tap.Attempts())
+	f := s.frame(phase, minTokens(tap.Attempts()))
+	m.measureQuota(s, f, makespan)
+	m.measureFirstWindow(s, f, start, makespan, tap.Attempts())
 	m.measureCost()
 	return m, nil
 }
 
-// expected caches, per space size and seed, the emulator tagger's tags for
-// each item, sorted: every scenario and policy tags the same spaces.
+// frame is what bounds Gemini in a run of s at phase whose operations
+// take at least opTokens input tokens each.
+func (s Scenario) frame(phase time.Duration, opTokens int) Frame {
+	return Frame{
+		Requests: s.RequestQuota(phase), Tokens: s.TokenQuota(phase), OpTokens: opTokens,
+		PerDay: s.PerDayCap(), Slots: seedConcurrency, Latency: s.GeminiLatency.Mean(), From: s.Outage,
+	}
+}
+
+// successCooldowns returns the success-cooldown pauses of the policy's
+// wrapper around Gemini, or 0 when it has none.
+func successCooldowns(p llmlimit.Provider) int {
+	switch x := p.(type) {
+	case *llmlimit.Limiter:
+		return int(x.Stats().Cooldowns.Successes)
+	case *SeedV2:
+		return x.Stats().SuccessPauses
+	}
+	return 0
+}
+
+// minTokens is the fewest input tokens of the attempts, 0 for none.
+func minTokens(attempts []Attempt) int {
+	n := 0
+	for _, a := range attempts {
+		if n == 0 || a.Tokens < n {
+			n = a.Tokens
+		}
+	}
+	return n
+}
+
+// expected caches, per space, the emulator tagger's tags for each item,
+// sorted: every scenario and policy tags the same spaces.
 var expected sync.Map // of spaceKey → [][]string
 
 type spaceKey struct {
-	items int
-	seed  uint64
+	items, itemBytes int
+	seed             uint64
 }
 
-func expectedTags(items int, seed uint64) [][]string {
-	k := spaceKey{items, seed}
+func expectedTags(items, itemBytes int, seed uint64) [][]string {
+	k := spaceKey{items, itemBytes, seed}
 	if v, ok := expected.Load(k); ok {
 		return v.([][]string)
 	}
-	s := NewSpace(items, seed)
+	s := NewSpace(items, itemBytes, seed)
 	want := make([][]string, len(s.Items))
 	for i, it := range s.Items {
 		want[i] = slices.Sorted(slices.Values(llmtest.Tags(it.Text, s.Tags)))
@@ -193,42 +235,46 @@ func (m *Metrics) measureOps(ops []Op, primary, secondary string) {
 	m.P50Seconds, m.P99Seconds = Percentile(lat, 0.50), Percentile(lat, 0.99)
 }
 
-// measureQuota fills the quota fields, the bound and the goodput. The windows
-// a run of length T overlaps, with boundaries at k·W − phase, are
-// ⌊(T + phase)/W⌋ + 1.
-func (m *Metrics) measureQuota(s Scenario, phase, makespan time.Duration) {
-	quota := math.Inf(1)
+// measureQuota fills the quota fields, the bound and the goodputs from
+// the run's frame f.
+func (m *Metrics) measureQuota(s Scenario, f Frame, makespan time.Duration) {
 	if s.GeminiRPM > 0 {
 		m.QuotaPerWindow, m.WindowSeconds = s.GeminiRPM, window.Seconds()
-		windows := int64((makespan+phase)/window) + 1
-		quota = float64(int64(s.GeminiRPM) * windows)
 	}
-	if d := s.PerDayCap(); d > 0 {
-		quota = math.Min(quota, float64(d))
-	}
+	m.TokenGoodput = math.NaN()
 	m.PrimaryBoundShare = 1
-	if math.IsInf(quota, 1) || m.Operations == 0 {
+	if m.Operations == 0 {
 		return
 	}
-	m.PrimaryBoundShare = math.Min(1, quota/float64(m.Operations))
-	m.GoodputShare = float64(m.Gemini.Successes) / quota
-	m.GoodputAttainable = float64(m.Gemini.Successes) / math.Min(quota, float64(m.Operations))
+	bound := f.Bound(makespan, m.Operations)
+	m.PrimaryBoundShare = bound / float64(m.Operations)
+	if q := f.Quota(makespan); q > 0 {
+		m.GoodputShare = float64(m.Gemini.Successes) / q
+	}
+	if bound > 0 {
+		m.GoodputAttainable = float64(m.Gemini.Successes) / bound
+	}
+	if c := f.TokenCapacity(makespan); c > 0 {
+		m.TokenGoodput = float64(m.Gemini.TokensAdmitted) / c
+	}
 }
 
 // measureFirstWindow fills FirstWindowUse from the Gemini attempts that
-// started in the first window, [start, start + W − phase), and succeeded.
-func (m *Metrics) measureFirstWindow(s Scenario, phase time.Duration, start time.Time, attempts []Attempt) {
-	if s.GeminiRPM == 0 {
+// started in the first window of f and succeeded.
+func (m *Metrics) measureFirstWindow(s Scenario, f Frame, start time.Time, makespan time.Duration, attempts []Attempt) {
+	m.FirstWindowUse = math.NaN()
+	ws := f.Windows(makespan)
+	if s.GeminiRPM == 0 || s.Shape == llmtest.TokenBucket || len(ws) == 0 || ws[0].Ops <= 0 {
 		return
 	}
-	end := start.Add(window - phase)
+	from, end := start.Add(ws[0].Start), start.Add(ws[0].End)
 	used := 0
 	for _, a := range attempts {
-		if a.Err == nil && a.Start.Before(end) {
+		if a.Err == nil && !a.Start.Before(from) && a.Start.Before(end) {
 			used++
 		}
 	}
-	m.FirstWindowUse = float64(used) / float64(s.GeminiRPM)
+	m.FirstWindowUse = float64(used) / ws[0].Ops
 }
 
 // measureCost prices the emulator's token counts at each provider's default

@@ -28,8 +28,10 @@ var filler = []string{
 
 // NewSpace returns a space of n items whose texts are generated from seed:
 // each names zero to three vocabulary topics among filler words and its own
-// number, so every text is distinct and TagSpace sends every item.
-func NewSpace(n int, seed uint64) llmlimit.Space {
+// number, so every text is distinct and TagSpace sends every item. When
+// itemBytes is positive, every text is padded with filler words to exactly
+// that many bytes.
+func NewSpace(n, itemBytes int, seed uint64) llmlimit.Space {
 	r := rand.New(rand.NewPCG(seed, 0xa11ce))
 	items := make([]llmlimit.Item, n)
 	for i := range items {
@@ -42,10 +44,24 @@ func NewSpace(n int, seed uint64) llmlimit.Space {
 			at := r.IntN(len(words) + 1)
 			words = append(words[:at], append(strings.Split(tag, "-"), words[at:]...)...)
 		}
-		items[i] = llmlimit.Item{
-			ID:   fmt.Sprintf("item-%04d", i),
-			Text: fmt.Sprintf("Item %d: %s.", i, strings.Join(words, " ")),
+		text := fmt.Sprintf("Item %d: %s.", i, strings.Join(words, " "))
+		if itemBytes > 0 {
+			text = pad(text, itemBytes, r)
 		}
+		items[i] = llmlimit.Item{ID: fmt.Sprintf("item-%04d", i), Text: text}
 	}
 	return llmlimit.Space{Name: "sim", Items: items, Tags: append([]string(nil), vocabulary...)}
+}
+
+// pad appends filler words to text up to exactly size bytes, cutting the
+// last one short; a text already that long is cut.
+func pad(text string, size int, r *rand.Rand) string {
+	var b strings.Builder
+	b.Grow(size + 16)
+	b.WriteString(text)
+	for b.Len() < size {
+		b.WriteByte(' ')
+		b.WriteString(filler[r.IntN(len(filler))])
+	}
+	return b.String()[:size]
 }

@@ -32,6 +32,7 @@ var Fields = []Field{
 	{"rate_limited_per_op", "429/op", "%.3f", func(m *Metrics) float64 { return m.RateLimitedPerOp }},
 	{"goodput_share", "goodput", "%.3f", func(m *Metrics) float64 { return m.GoodputShare }},
 	{"goodput_attainable_share", "attainable", "%.3f", func(m *Metrics) float64 { return m.GoodputAttainable }},
+	{"token_goodput_share", "tok gp", "%.3f", func(m *Metrics) float64 { return m.TokenGoodput }},
 	{"first_window_use", "win 1", "%.2f", func(m *Metrics) float64 { return m.FirstWindowUse }},
 	{"op_seconds", "op s", "%.2f", func(m *Metrics) float64 { return m.OpSeconds }},
 	{"p50_seconds", "p50 s", "%.1f", func(m *Metrics) float64 { return m.P50Seconds }},
@@ -40,6 +41,8 @@ var Fields = []Field{
 	{"items_lost", "lost", "%.0f", func(m *Metrics) float64 { return float64(m.ItemsLost) }},
 	{"per_day_violations", "", "%.0f", func(m *Metrics) float64 { return float64(m.PerDayViolations) }},
 	{"mistagged", "", "%.0f", func(m *Metrics) float64 { return float64(m.Mistagged) }},
+	{"success_cooldowns", "", "%.1f", func(m *Metrics) float64 { return float64(m.SuccessCooldowns) }},
+	{"held_seconds", "", "%.1f", func(m *Metrics) float64 { return m.HeldSeconds }},
 }
 
 // Summary is one scenario and policy over seeds.
@@ -71,13 +74,13 @@ func Summarize(runs []Metrics) Summary {
 func (s Summary) Mean(key string) float64 { return s.Stats[key].Mean }
 
 // tableNote explains the columns; it heads every table.
-const tableNote = `T = makespan; bound = most of the operations the primary could serve in T
-  (quota × windows overlapped, per-day cap); primary/fallback = share of operations served by Gemini/OpenAI;
-  429/op = Gemini 429s per operation; goodput = Gemini successes / (quota × windows); attainable = Gemini
-  successes / min(operations, quota × windows); win 1 = share of the first window's quota used (the run
-  starts at a random point of it); op s = T / operations; p50/p99 = operation latency (Generate
-  through the Fallback); $/100 ops = emulator tokens × list prices; lost = items without tags.
-  Each cell: mean ±95% interval over seeds.
+const tableNote = `T = makespan; bound = most of the operations the primary could serve in T: each quota window
+  the run overlaps counts min(quota, what 6 calls in flight start in its part inside the run), then the per-day
+  cap; primary/fallback = share of operations served by Gemini/OpenAI; 429/op = Gemini 429s per operation;
+  goodput = Gemini successes / Σ windows; attainable = Gemini successes / bound; tok gp = Gemini input tokens
+  admitted / Σ windows of the token quota; win 1 = share of the first window's count used; op s = T / operations;
+  p50/p99 = operation latency (Generate through the Fallback); $/100 ops = emulator tokens × list prices;
+  lost = items without tags. Each cell: mean ±95% interval over the row's seeds; — = not defined.
 `
 
 // WriteTable prints summaries as one table per scenario, in the order given.
@@ -93,13 +96,17 @@ func WriteTable(w io.Writer, sums []Summary) error {
 			}
 			scenario = s.Scenario
 			ops, q := s.Mean("operations"), s.Mean("quota_per_window")
-			fmt.Fprintf(&b, "\nscenario %s: %.0f operations, %d seeds", scenario, ops, len(s.Runs))
-			if q > 0 {
+			fmt.Fprintf(&b, "\nscenario %s: %.0f operations", scenario, ops)
+			if sc, ok := scenarioOf(scenario); ok {
+				if d := sc.describe(); d != "" {
+					b.WriteString(", " + d)
+				}
+			} else if q > 0 {
 				fmt.Fprintf(&b, ", Gemini quota %.0f per %.0f s", q, s.Mean("window_seconds"))
 			}
 			b.WriteString("\n")
 			tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-			heads := []string{"policy"}
+			heads := []string{"policy", "seeds"}
 			for _, f := range Fields {
 				if f.Head != "" {
 					heads = append(heads, f.Head)
@@ -107,12 +114,16 @@ func WriteTable(w io.Writer, sums []Summary) error {
 			}
 			fmt.Fprintln(tw, strings.Join(heads, "\t")+"\t")
 		}
-		cells := []string{s.Policy}
+		cells := []string{s.Policy, fmt.Sprint(len(s.Runs))}
 		for _, f := range Fields {
 			if f.Head == "" {
 				continue
 			}
 			st := s.Stats[f.Key]
+			if math.IsNaN(st.Mean) {
+				cells = append(cells, "—")
+				continue
+			}
 			cells = append(cells, fmt.Sprintf(f.Format+" ±"+f.Format, st.Mean, st.CI))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
@@ -137,8 +148,8 @@ func WriteJSON(w io.Writer, sums []Summary) error {
 			} else {
 				b.WriteByte(',')
 			}
-			if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-				v = nil // JSON has no NaN: a figure with no data is null
+			if f, ok := v.(float64); ok {
+				v = jsonNumber(f)
 			}
 			kb, _ := json.Marshal(key)
 			vb, err := json.Marshal(v)
@@ -156,12 +167,12 @@ func WriteJSON(w io.Writer, sums []Summary) error {
 		if err := put("policy", s.Policy); err != nil {
 			return err
 		}
-		ci := make(map[string]float64, len(Fields))
+		ci := make(map[string]any, len(Fields))
 		for _, f := range Fields {
 			if err := put(f.Key, s.Stats[f.Key].Mean); err != nil {
 				return err
 			}
-			ci[f.Key] = s.Stats[f.Key].CI
+			ci[f.Key] = jsonNumber(s.Stats[f.Key].CI)
 		}
 		if err := put("seeds", len(s.Runs)); err != nil {
 			return err
@@ -178,4 +189,13 @@ func WriteJSON(w io.Writer, sums []Summary) error {
 	}
 	_, err = w.Write(append(out, '\n'))
 	return err
+}
+
+// jsonNumber is f, or nil when JSON can't hold it: a figure with no data
+// (NaN) is null.
+func jsonNumber(f float64) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return f
 }

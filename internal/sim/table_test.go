@@ -3,17 +3,21 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
 
 func sampleSummaries() []Summary {
-	a := Metrics{Scenario: "1-15rpm", Policy: "llmlimit", Seed: 1, Operations: 300, QuotaPerWindow: 15, WindowSeconds: 60,
+	a := Metrics{Scenario: "1-15rpm-fixed", Policy: "llmlimit", Seed: 1, Operations: 300, QuotaPerWindow: 15, WindowSeconds: 60,
 		MakespanSeconds: 340, PrimaryBoundShare: 0.35, PrimaryShare: 0.34, FallbackShare: 0.66, P50Seconds: 4}
 	b := a
 	b.Seed, b.MakespanSeconds, b.P50Seconds = 2, 360, 5
-	c := Metrics{Scenario: "5-outage-60s", Policy: "seed-v2", Seed: 1, Operations: 300, PrimaryShare: 0.5, FallbackShare: 0.5}
-	return []Summary{Summarize([]Metrics{a, b}), Summarize([]Metrics{c})}
+	c := Metrics{Scenario: "5-outage-60s", Policy: "seed-v2", Seed: 1, Operations: 300, PrimaryShare: 0.5, FallbackShare: 0.5,
+		TokenGoodput: math.NaN(), FirstWindowUse: math.NaN()}
+	d := c
+	d.Seed = 2
+	return []Summary{Summarize([]Metrics{a, b}), Summarize([]Metrics{c, d})}
 }
 
 func TestWriteJSON(t *testing.T) {
@@ -42,6 +46,12 @@ func TestWriteJSON(t *testing.T) {
 	if got := rows[0]["p50_seconds"]; got != 4.5 {
 		t.Errorf("p50_seconds = %v, want 4.5", got)
 	}
+	if got, ok := rows[1]["token_goodput_share"]; !ok || got != nil {
+		t.Errorf("token_goodput_share = %v, want null when undefined", got)
+	}
+	if ci, _ := rows[1]["ci95"].(map[string]any); ci == nil || ci["token_goodput_share"] != nil {
+		t.Errorf("ci95.token_goodput_share = %v, want null when undefined", ci["token_goodput_share"])
+	}
 	if got := rows[1]["quota_per_window"]; got != 0.0 {
 		t.Errorf("quota_per_window = %v, want 0 without a quota", got)
 	}
@@ -59,9 +69,10 @@ func TestWriteTable(t *testing.T) {
 	}
 	out := buf.String()
 	for _, want := range []string{
-		"scenario 1-15rpm: 300 operations, 2 seeds, Gemini quota 15 per 60 s",
-		"scenario 5-outage-60s: 300 operations, 1 seeds\n",
-		"policy", "429/op", "p99 s", "350 ±127", "0.340 ±0.000",
+		"scenario 1-15rpm-fixed: 300 operations, Gemini 15 requests a minute in fixed windows at a random phase\n",
+		"scenario 5-outage-60s: 300 operations, Gemini answers 503 for 1m0s\n",
+		"policy  seeds", "llmlimit      2", "seed-v2      2", "429/op", "p99 s", "350 ±127", "0.340 ±0.000",
+		"0.000 ±0.000       —      —", // tok gp and win 1 undefined in the outage
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
