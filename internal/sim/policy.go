@@ -50,6 +50,11 @@ func requestsPerMinute(s Scenario) []llmlimit.Option {
 	return []llmlimit.Option{llmlimit.WithRequestsPerMinute(s.GeminiRPM)}
 }
 
+// tokensPerMinute tells the Limiter Gemini's input-token quota.
+func tokensPerMinute(s Scenario) []llmlimit.Option {
+	return []llmlimit.Option{llmlimit.WithTokensPerMinute(s.GeminiTPM)}
+}
+
 // Policies returns the policies that apply to s: seed-v2, llmlimit with
 // and without the success cooldown, and the oracle everywhere (seed-v2 and
 // the oracle only in the twin of a scenario that has one: seed-v2 reads
@@ -70,6 +75,9 @@ func Policies(s Scenario) []Policy {
 	// Policies told the quota that binds.
 	if s.requestBound() {
 		ps = append(ps, Policy{Name: "llmlimit-rpm", Kind: KindLimiter, MaxWait: defaultWait, Told: requestsPerMinute})
+	}
+	if s.tokenBound() {
+		ps = append(ps, Policy{Name: "llmlimit-tpm", Kind: KindLimiter, MaxWait: defaultWait, Told: tokensPerMinute})
 	}
 	// One shape shows which way the wait budget moves along the frontier;
 	// more would not fit the matrix's minute.
