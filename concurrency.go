@@ -31,10 +31,11 @@ import (
 //     replies. Once the quota is spent, callers wait for it as they wait at
 //     the gate.
 //   - Slots bound the attempts in flight. The limit starts at
-//     [WithConcurrency], grows by one after every 10 successes in a row up to
-//     [WithMaxConcurrency], and halves (to at least 1) on every 429 that
-//     doesn't report its quota. A slot is held only while an attempt runs,
-//     never during a backoff sleep.
+//     [WithConcurrency] and grows up to [WithMaxConcurrency]: by one a
+//     success at first, and by one after every 10 successes in a row once
+//     a 429 that doesn't report its quota was seen; every such 429 halves
+//     it (to at least 1). A slot is held only while an attempt runs, never
+//     during a backoff sleep.
 //   - Callers that can't start at once wait in one line, in arrival order.
 //     Only the first in line re-checks the gate, the quota and the slots, so
 //     a closed gate costs one check however many callers wait; each start
@@ -81,7 +82,8 @@ type Limiter struct {
 	mu             sync.Mutex
 	exhaustedUntil time.Time
 	exhaustedErr   error
-	streak         int // successes since the slot limit last changed
+	streak         int  // successes since the slot limit last changed
+	overloaded     bool // a 429 that named no quota was seen: grow slowly
 	limit          int
 	inFlight       int
 	line           list.List // of *waiter, in arrival order
@@ -94,6 +96,7 @@ type Limiter struct {
 	learned        Quota     // the last request quota a server reported
 	holdUnit       Unit      // the unit of the quota that last held a start
 	tokens         tokenEstimate
+	recent         minuteCount // successes of the last minute
 	stats          Stats
 }
 
@@ -205,7 +208,7 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 func (l *Limiter) attempt(ctx context.Context, req *Request, cost Cost, begin time.Time) (*Response, result) {
 	defer l.releaseSlot()
 	resp, err := l.send(ctx, req)
-	return resp, l.finish(ctx, req, resp, err, cost, time.Since(begin))
+	return resp, l.finish(ctx, req, resp, err, cost, begin)
 }
 
 // send calls the provider; a panic or a reply of (nil, nil) becomes an

@@ -35,7 +35,7 @@ func ExampleNew() {
 	fmt.Println("calls:", st.Calls, "successes:", st.Successes, "slot limit:", st.ConcurrencyLimit)
 	// Output:
 	// gemini {"answer":42}
-	// calls: 1 successes: 1 slot limit: 3
+	// calls: 1 successes: 1 slot limit: 4
 }
 
 func ExampleFallback() {

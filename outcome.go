@@ -27,7 +27,8 @@ type result struct {
 // finish applies an attempt's outcome to the counters, the slot limit and
 // the state, in three steps: classify without the lock, count under it,
 // then tell the state, whose reply moves the gate.
-func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err error, cost Cost, took time.Duration) result {
+func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err error, cost Cost, admitted time.Time) result {
+	took := time.Since(admitted)
 	r, pe := l.classify(ctx, err)
 	var reply replyFacts
 	switch {
@@ -36,6 +37,9 @@ func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err 
 	case pe != nil:
 		reply.quotas = boundQuotas(pe.Quotas, l.cfg.maxDelay)
 		reply.reported = len(pe.Quotas) > 0
+		if r.kind == KindRateLimited && !reply.reported {
+			reply.quotas = l.inferQuota(admitted)
+		}
 		// A refused or failed request the server answered used no quota;
 		// one it never answered may have.
 		reply.used = cost
@@ -45,11 +49,11 @@ func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err 
 	default:
 		reply.used = cost
 	}
-	o, limit := l.count(&r, reply, took)
+	o, limit := l.count(&r, reply, admitted, took)
 	if limit > 0 {
 		l.log.Debug("concurrency", "limit", limit)
 	}
-	o.Reserved, o.Used = cost, reply.used
+	o.Reserved, o.Used, o.Admitted = cost, reply.used, admitted
 	if o.Success || o.RateLimited || o.Used != o.Reserved {
 		l.cooldowns(l.record(ctx, o), o)
 	}
@@ -101,7 +105,7 @@ func (l *Limiter) classify(ctx context.Context, err error) (result, *ProviderErr
 // count applies r to the counters, the slot limit, the retry budget and
 // the exhausted-quota state. It returns what the state must record, and the
 // new slot limit when it changed.
-func (l *Limiter) count(r *result, reply replyFacts, took time.Duration) (Outcome, int) {
+func (l *Limiter) count(r *result, reply replyFacts, admitted time.Time, took time.Duration) (Outcome, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	o, limit := Outcome{Rules: l.rules(), Quotas: reply.quotas}, l.limit
@@ -117,7 +121,7 @@ func (l *Limiter) count(r *result, reply replyFacts, took time.Duration) (Outcom
 	switch {
 	case r.err == nil:
 		o.Success = true
-		l.onSuccessLocked(reply)
+		l.onSuccessLocked(reply, admitted)
 	case r.kind == KindCanceled:
 		l.stats.Canceled++
 	case r.kind == KindRateLimited:
@@ -141,13 +145,22 @@ func (l *Limiter) count(r *result, reply replyFacts, took time.Duration) (Outcom
 	return o, l.limit
 }
 
-func (l *Limiter) onSuccessLocked(reply replyFacts) {
+func (l *Limiter) onSuccessLocked(reply replyFacts, at time.Time) {
+	l.recent.add(at)
 	l.budget.succeed()
 	l.stats.Successes++
 	l.stats.InputTokens += int64(reply.input)
 	l.stats.OutputTokens += int64(reply.output)
 	l.streak++
-	if l.streak >= growAfter && l.limit < l.cfg.maxConcurrency {
+	// Until the provider has shown it can be overloaded (a 429 that names
+	// no quota), every success is evidence it can take one more call: the
+	// limit grows a slot a success, as TCP's slow start does, and after
+	// one a slot per growAfter successes.
+	grow := growAfter
+	if !l.overloaded {
+		grow = 1
+	}
+	if l.streak >= grow && l.limit < l.cfg.maxConcurrency {
 		l.setLimitLocked(l.limit + 1)
 	}
 }
@@ -159,6 +172,7 @@ func (l *Limiter) onRateLimitLocked(reply replyFacts) {
 	// handles; only an unexplained one says the provider is overloaded,
 	// and halving the slots is the answer to that.
 	if !reply.reported {
+		l.overloaded = true
 		l.setLimitLocked(max(1, l.limit/2))
 	}
 }
@@ -170,6 +184,25 @@ func (l *Limiter) setLimitLocked(n int) {
 	l.limit, l.streak = n, 0
 	l.nudgeHeadLocked()
 }
+
+// inferQuota is the quota a 429 that names none implies: the server
+// admitted the successes of the last minute, so about that many a minute,
+// refilling continuously. Pacing to it keeps a silent server's 429s rare;
+// if it is too generous, the next 429 says so. Fewer than minInferred
+// successes say too little, and infer nothing.
+func (l *Limiter) inferQuota(now time.Time) []Quota {
+	l.mu.Lock()
+	n := l.recent.count(now)
+	l.mu.Unlock()
+	if n < minInferred {
+		return nil
+	}
+	return []Quota{{ID: "inferred", Unit: UnitRequests, Limit: n, Remaining: 0,
+		Window: time.Minute, Refill: RefillContinuous, Exceeded: true}}
+}
+
+// minInferred is the fewest successes in a minute a quota is inferred from.
+const minInferred = 3
 
 // observeLatencyLocked folds an attempt's duration into the latency the
 // line's wait estimates use: a moving average over about eight attempts.

@@ -67,10 +67,12 @@ const (
 	minWindow = time.Second
 	// smoothWindows is how many windows a contradicted quota is paced
 	// smoothly, at first.
-	smoothWindows = 4
+	smoothWindows = 16
 	// smoothBurst is the share of a window's limit a smooth quota may
-	// start at once.
-	smoothBurst = 0.05
+	// start at once; it refills at the rest of the limit per window, so
+	// that no window of that length, whatever its phase, sees more than
+	// the limit.
+	smoothBurst = 0.02
 )
 
 // stamp is one start in a sliding log.
@@ -177,6 +179,7 @@ type learnedQuota struct {
 
 	smoothUntil time.Time // contradicted: paced smoothly until then
 	smoothFor   int       // windows of the last smooth spell
+	since       time.Time // when the model was first learned
 }
 
 func (q *learnedQuota) known() bool { return q.limit > 0 }
@@ -203,56 +206,73 @@ func (q *learnedQuota) roll(now time.Time) {
 	q.used = 0
 }
 
-// wait returns how long from now until a start of cost fits.
+// wait returns how long from now until a start of cost fits: the later of
+// what the fixed window allows and, while smooth or continuous, what the
+// bucket does.
 func (q *learnedQuota) wait(now time.Time, cost int) time.Duration {
 	if !q.known() {
 		return 0
 	}
-	if q.smooth(now) || q.refill == RefillContinuous {
-		c := math.Min(float64(cost), q.capacity)
-		l := q.levelAt(now)
-		if l >= c || q.rate <= 0 {
-			return 0
+	var d time.Duration
+	if q.refill == RefillWindow {
+		q.roll(now)
+		if q.known() && q.used > 0 && q.used+cost > q.limit {
+			d = max(q.end.Sub(now), 0)
 		}
-		return time.Duration((c - l) / q.rate * float64(time.Second))
 	}
-	q.roll(now)
-	if !q.known() || q.used == 0 || q.used+cost <= q.limit {
-		return 0
+	if q.known() && (q.smooth(now) || q.refill == RefillContinuous) {
+		c := math.Min(float64(cost), q.capacity)
+		if l := q.levelAt(now); l < c && q.rate > 0 {
+			d = max(d, time.Duration((c-l)/q.rate*float64(time.Second)))
+		}
 	}
-	return max(q.end.Sub(now), 0)
+	return d
 }
 
-// take records a start of cost at now.
+// take records a start of cost at now. A fixed window counts every start,
+// smooth or not, so that it is right when the smooth spell ends.
 func (q *learnedQuota) take(now time.Time, cost int) {
-	switch {
-	case !q.known():
-	case q.smooth(now) || q.refill == RefillContinuous:
-		q.level, q.at = q.levelAt(now)-float64(cost), now
-	default:
+	if !q.known() {
+		return
+	}
+	if q.refill == RefillWindow {
+		q.roll(now)
 		q.used += cost
 	}
+	if q.known() && (q.smooth(now) || q.refill == RefillContinuous) {
+		q.level, q.at = q.levelAt(now)-float64(cost), now
+	}
 }
 
-// settle adds what an attempt really used beyond its reservation.
-func (q *learnedQuota) settle(now time.Time, delta int) {
-	switch {
-	case !q.known():
-	case q.smooth(now) || q.refill == RefillContinuous:
+// settle adds what an attempt admitted at admitted really used beyond its
+// reservation: only to a model that was there when it was admitted, and in
+// a fixed window only to the window it was admitted in.
+func (q *learnedQuota) settle(now, admitted time.Time, delta int) {
+	if !q.known() || !admitted.After(q.since) {
+		return
+	}
+	if q.refill == RefillWindow {
+		q.roll(now)
+		if q.known() && !admitted.Before(q.end.Add(-q.window)) {
+			q.used = max(q.used+delta, 0)
+		}
+	}
+	if q.known() && (q.smooth(now) || q.refill == RefillContinuous) {
 		q.level, q.at = q.levelAt(now)-float64(delta), now
-	default:
-		q.used = max(q.used+delta, 0)
 	}
 }
 
 // learn applies what a reply said about the quota at now; refused is
-// whether the reply was a 429 for it. It reports whether the reply
-// contradicts the model: a refusal the model said could not happen.
-func (q *learnedQuota) learn(now time.Time, r Quota, refused bool) (contradicted bool) {
+// whether the reply was a 429 for it, of an attempt admitted at admitted
+// that reserved cost. It reports whether the reply contradicts the model:
+// a refusal of an attempt the model admitted, when it still has room for
+// it. An attempt admitted before the model knew the quota contradicts
+// nothing.
+func (q *learnedQuota) learn(now time.Time, r Quota, refused bool, admitted time.Time, cost int) (contradicted bool) {
 	if r.Limit <= 0 {
 		return false
 	}
-	contradicted = refused && q.known() && q.limit == r.Limit && q.roomAt(now)
+	contradicted = refused && q.known() && q.limit == r.Limit && admitted.After(q.since) && q.roomAt(now, cost)
 	if contradicted {
 		q.smoothFor = max(2*q.smoothFor, smoothWindows)
 		w := q.window
@@ -273,13 +293,9 @@ func (q *learnedQuota) learn(now time.Time, r Quota, refused bool) (contradicted
 	return contradicted
 }
 
-// roomAt reports whether the model would admit one more unit at now.
-func (q *learnedQuota) roomAt(now time.Time) bool {
-	if q.smooth(now) || q.refill == RefillContinuous {
-		return q.levelAt(now) >= 1
-	}
-	q.roll(now)
-	return q.known() && q.used < q.limit
+// roomAt reports whether the model has room for a start of cost at now.
+func (q *learnedQuota) roomAt(now time.Time, cost int) bool {
+	return q.wait(now, max(cost, 1)) == 0
 }
 
 // learnWindow applies a reply about a fixed window. A reply in the same
@@ -298,6 +314,9 @@ func (q *learnedQuota) learnWindow(now time.Time, r Quota) {
 	if q.refill == RefillWindow && q.limit == r.Limit && absDuration(end.Sub(q.end)) < time.Second {
 		q.used = max(q.used, used)
 		return
+	}
+	if !q.known() {
+		q.since = now
 	}
 	q.limit, q.window, q.refill, q.end, q.used = r.Limit, r.Window, RefillWindow, end, used
 }
@@ -326,6 +345,9 @@ func (q *learnedQuota) learnBucket(now time.Time, r Quota, refused bool) {
 	if refused {
 		level = 0
 	}
+	if !q.known() {
+		q.since = now
+	}
 	q.limit, q.window, q.refill = r.Limit, r.Window, RefillContinuous
 	q.rate, q.capacity, q.level, q.at = rate, float64(r.Limit), level, now
 }
@@ -340,8 +362,8 @@ func (q *learnedQuota) startSmooth(now time.Time, refused bool) {
 	if q.refill == RefillWindow || refused {
 		level = 0
 	}
-	q.rate = float64(q.limit) / w.Seconds()
 	q.capacity = max(1, smoothBurst*float64(q.limit))
+	q.rate = max(float64(q.limit)-q.capacity, 1) / w.Seconds()
 	q.level, q.at = min(level, q.capacity), now
 }
 

@@ -106,7 +106,7 @@ func TestLearnedWindowMakesLongWaitsFailFast(t *testing.T) {
 		srv := &windowServer{limit: 2, window: time.Minute, start: time.Now(), counts: map[int64]int{}}
 		l := newTestLimiter(t, srv, WithMaxWait(10*time.Second), WithMaxRetries(0))
 		l.local.mu.Lock()
-		l.local.learned[UnitRequests].learn(time.Now(), Quota{Limit: 2, Remaining: 2, Reset: time.Minute, Window: time.Minute}, false)
+		l.local.learned[UnitRequests].learn(time.Now(), Quota{Limit: 2, Remaining: 2, Reset: time.Minute, Window: time.Minute}, false, time.Time{}, 0)
 		l.local.mu.Unlock()
 		call(t, l)
 		call(t, l)
@@ -121,13 +121,13 @@ func TestLearnedWindowMakesLongWaitsFailFast(t *testing.T) {
 func TestLearnedWindow(t *testing.T) {
 	now := time.Now()
 	var q learnedQuota
-	q.learn(now, Quota{Limit: 500, Remaining: 499, Reset: 120 * time.Millisecond, Window: time.Minute}, false)
+	q.learn(now, Quota{Limit: 500, Remaining: 499, Reset: 120 * time.Millisecond, Window: time.Minute}, false, time.Time{}, 0)
 	if q.wait(now, 1) != 0 || q.used != 1 {
 		t.Fatalf("after remaining 499: wait %v used %d", q.wait(now, 1), q.used)
 	}
 	// An older reply from the same window can't lower the count.
-	q.learn(now.Add(10*time.Millisecond), Quota{Limit: 500, Remaining: 0, Reset: 110 * time.Millisecond, Window: time.Minute}, false)
-	q.learn(now.Add(20*time.Millisecond), Quota{Limit: 500, Remaining: 300, Reset: 100 * time.Millisecond, Window: time.Minute}, false)
+	q.learn(now.Add(10*time.Millisecond), Quota{Limit: 500, Remaining: 0, Reset: 110 * time.Millisecond, Window: time.Minute}, false, time.Time{}, 0)
+	q.learn(now.Add(20*time.Millisecond), Quota{Limit: 500, Remaining: 300, Reset: 100 * time.Millisecond, Window: time.Minute}, false, time.Time{}, 0)
 	if got := q.wait(now.Add(20*time.Millisecond), 1); got != 100*time.Millisecond {
 		t.Fatalf("wait %v, want 100ms to the window's end", got)
 	}
@@ -136,14 +136,14 @@ func TestLearnedWindow(t *testing.T) {
 	}
 	for _, r := range []Quota{{Limit: 0, Reset: time.Second}, {Limit: 5, Reset: 0}} {
 		var q learnedQuota
-		q.learn(now, r, false)
+		q.learn(now, r, false, time.Time{}, 0)
 		if q.known() {
 			t.Errorf("learned from %+v", r)
 		}
 	}
 	// A window too short to roll over is forgotten at its end.
 	q = learnedQuota{}
-	q.learn(now, Quota{Limit: 1, Remaining: 0, Reset: time.Second}, false)
+	q.learn(now, Quota{Limit: 1, Remaining: 0, Reset: time.Second}, false, time.Time{}, 0)
 	if q.wait(now, 1) != time.Second || q.wait(now.Add(time.Second), 1) != 0 || q.known() {
 		t.Fatalf("unknown-length window not forgotten: %+v", q)
 	}

@@ -67,6 +67,10 @@ type Outcome struct {
 	// failed, the reservation itself when that is unknown. The state adds
 	// the difference to its token quotas.
 	Reserved, Used Cost
+	// Admitted is when the state admitted the attempt, by the Limiter's
+	// clock. A fixed window settles only an attempt admitted in it: one
+	// from a window that has since ended counted against that one.
+	Admitted time.Time
 	// Rules are the Limiter's cooldown settings.
 	Rules CooldownRules
 }
@@ -197,7 +201,7 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 		now = time.Now()
 	}
 	if o.Used != o.Reserved {
-		m.settle(now, o.Reserved, o.Used)
+		m.settle(now, o.Admitted, o.Reserved, o.Used)
 	}
 	explained, contradicted := m.learn(now, o)
 	switch {
@@ -228,9 +232,9 @@ func (m *MemoryState) Record(_ context.Context, o Outcome) (Cooldowns, error) {
 	return fired, nil
 }
 
-// settle adds to the token quotas what an attempt used beyond what it
-// reserved.
-func (m *MemoryState) settle(now time.Time, reserved, used Cost) {
+// settle adds to the token quotas what an attempt admitted at admitted
+// used beyond what it reserved.
+func (m *MemoryState) settle(now, admitted time.Time, reserved, used Cost) {
 	for _, u := range [...]Unit{UnitInputTokens, UnitTokens} {
 		delta := used.of(u) - reserved.of(u)
 		if delta == 0 {
@@ -239,7 +243,7 @@ func (m *MemoryState) settle(now time.Time, reserved, used Cost) {
 		if t := m.told[u]; t != nil {
 			t.settle(delta)
 		}
-		m.learned[u].settle(now, delta)
+		m.learned[u].settle(now, admitted, delta)
 	}
 }
 
@@ -255,7 +259,7 @@ func (m *MemoryState) learn(now time.Time, o Outcome) (explained, contradicted b
 		if refused && q.Limit > 0 {
 			explained = true
 		}
-		if m.learned[q.Unit].learn(now, q, refused) {
+		if m.learned[q.Unit].learn(now, q, refused, o.Admitted, o.Reserved.of(q.Unit)) {
 			contradicted = true
 		}
 		if t := m.told[q.Unit]; refused && t != nil && !t.smooth {

@@ -3,6 +3,7 @@ package llmlimit
 import (
 	"math"
 	"sync/atomic"
+	"time"
 )
 
 // tokenEstimate estimates what an attempt will count against token
@@ -59,4 +60,39 @@ func (l *Limiter) calibrate(req *Request, in, out int) {
 	}
 	l.tokens.perByte.Store(math.Float64bits(ratio))
 	l.tokens.output.Store(math.Float64bits(o))
+}
+
+// minuteCount counts events of the last minute in one-second buckets. It has
+// no lock of its own: the Limiter's mutex guards it.
+type minuteCount struct {
+	buckets [60]int
+	last    int64 // the Unix second of the newest bucket
+}
+
+// add counts an event at t.
+func (m *minuteCount) add(t time.Time) {
+	s := t.Unix()
+	m.advance(s)
+	m.buckets[s%60]++
+}
+
+// count returns the events of the minute up to t.
+func (m *minuteCount) count(t time.Time) int {
+	m.advance(t.Unix())
+	n := 0
+	for _, b := range m.buckets {
+		n += b
+	}
+	return n
+}
+
+// advance clears the buckets of the seconds between the newest one and s.
+func (m *minuteCount) advance(s int64) {
+	if s <= m.last {
+		return
+	}
+	for k := m.last + 1; k <= s && k <= m.last+60; k++ {
+		m.buckets[k%60] = 0
+	}
+	m.last = s
 }

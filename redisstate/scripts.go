@@ -68,7 +68,7 @@ local function fields(key, names)
 	return v
 end
 
-local QF = {'limit', 'window', 'refill', 'end', 'used', 'level', 'at', 'rate', 'cap', 'smooth', 'sfor'}
+local QF = {'limit', 'window', 'refill', 'end', 'used', 'level', 'at', 'rate', 'cap', 'smooth', 'sfor', 'since'}
 local TF = {'sum', 'seq', 'smooth', 'next'}
 local idle, minWindow, maxWait = 0, 0, 0
 
@@ -88,36 +88,43 @@ local function roll(q)
 	q.used = 0
 end
 
--- qwait is how long until a start of cost fits the learned quota.
+-- qwait is how long until a start of cost fits the learned quota: the
+-- later of what its fixed window allows and, while smooth or continuous,
+-- what its bucket does.
 local function qwait(q, cost)
 	if not known(q) then return 0 end
-	if smooth(q) or q.refill == 1 then
+	local d = 0
+	if q.refill == 0 then
+		roll(q)
+		if known(q) and q.used > 0 and q.used + cost > q.limit then d = math.max(q['end'] - now, 0) end
+	end
+	if known(q) and (smooth(q) or q.refill == 1) then
 		local c = math.min(cost * M, q.cap)
 		local l = levelAt(q)
-		if l >= c or q.rate <= 0 then return 0 end
-		return math.ceil((c - l) / q.rate * M)
+		if l < c and q.rate > 0 then d = math.max(d, math.ceil((c - l) / q.rate * M)) end
 	end
-	roll(q)
-	if not known(q) or q.used == 0 or q.used + cost <= q.limit then return 0 end
-	return math.max(q['end'] - now, 0)
+	return d
 end
 
+-- qtake counts a start: a fixed window every one, smooth or not.
 local function qtake(q, cost)
 	if not known(q) then return end
-	if smooth(q) or q.refill == 1 then
-		q.level, q.at = levelAt(q) - cost * M, now
-	else
+	if q.refill == 0 then
+		roll(q)
 		q.used = q.used + cost
 	end
+	if known(q) and (smooth(q) or q.refill == 1) then q.level, q.at = levelAt(q) - cost * M, now end
 end
 
-local function qsettle(q, delta)
-	if not known(q) then return end
-	if smooth(q) or q.refill == 1 then
-		q.level, q.at = levelAt(q) - delta * M, now
-	else
-		q.used = math.max(q.used + delta, 0)
+-- qsettle settles an attempt admitted at admitted (µs): only in a model
+-- that was there when it was admitted, and a fixed window only its own.
+local function qsettle(q, delta, admitted)
+	if not known(q) or admitted <= q.since then return end
+	if q.refill == 0 then
+		roll(q)
+		if known(q) and admitted >= q['end'] - q.window then q.used = math.max(q.used + delta, 0) end
 	end
+	if known(q) and (smooth(q) or q.refill == 1) then q.level, q.at = levelAt(q) - delta * M, now end
 end
 
 local function qsave(key, q)
@@ -239,7 +246,10 @@ return {0, 0, 0}
 // cooldown, success cooldown (µs), whether always ("1"), 429s per cooldown,
 // 429 cooldown (µs), idle TTL (ms), minimum window (µs), the told limit
 // and window (µs) of each unit, the settled difference of input tokens and
-// of tokens, the number of quotas reported, then for each: unit, limit,
+// of tokens, when the attempt was admitted (µs, by the Limiter's clock:
+// a fixed window settles only its own attempts), the input tokens and
+// tokens it reserved, the number of quotas
+// reported, then for each: unit, limit,
 // remaining, reset (µs), window (µs), refill (1 continuous), refused ("1").
 // It returns the cooldowns fired: {successes, rate limit, server hint},
 // each 0 or 1.
@@ -269,6 +279,8 @@ local function extend(untilT)
 end
 
 -- Settle what the attempt used beyond what it reserved.
+local admitted = tonumber(ARGV[18])
+local reserved = {[0] = 1, [1] = tonumber(ARGV[19]), [2] = tonumber(ARGV[20])}
 local dirty = {}
 for u = 1, 2 do
 	local delta = tonumber(ARGV[15 + u])
@@ -287,29 +299,25 @@ for u = 1, 2 do
 				end
 			end
 		end
-		qsettle(qs[u], delta)
+		qsettle(qs[u], delta, admitted)
 		dirty[u] = true
 	end
 end
 
 -- Learn what the reply said about the quotas.
 local explained, contradicted = false, false
-local n = tonumber(ARGV[18])
+local n = tonumber(ARGV[21])
 for i = 0, n - 1 do
-	local b = 19 + i * 7
+	local b = 22 + i * 7
 	local u, lim, rem, reset, wlen, cont, refused =
 		tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]),
 		tonumber(ARGV[b + 4]), ARGV[b + 5] == '1', ARGV[b + 6] == '1'
 	local q = qs[u]
 	if refused and lim > 0 then explained = true end
 	if lim > 0 then
-		local contra = false
-		if refused and known(q) and q.limit == lim then
-			if smooth(q) or q.refill == 1 then contra = levelAt(q) >= M else
-				roll(q)
-				contra = known(q) and q.used < q.limit
-			end
-		end
+		-- A refusal contradicts the model when the model admitted the
+		-- attempt (after it was learned) and still has room for it.
+		local contra = refused and known(q) and q.limit == lim and admitted > q.since and qwait(q, math.max(reserved[u], 1)) == 0
 		if contra then
 			contradicted = true
 			q.sfor = math.max(2 * q.sfor, 4)
@@ -326,6 +334,7 @@ for i = 0, n - 1 do
 			if known(q) and q.refill == 1 then level = levelAt(q) end
 			if rem >= 0 then level = math.min(level, rem * M) end
 			if refused then level = 0 end
+			if not known(q) then q.since = now end
 			q.limit, q.window, q.refill, q.rate, q.cap, q.level, q.at = lim, wlen, 1, rate, lim * M, level, now
 		elseif reset > 0 then
 			local used = lim
@@ -334,6 +343,7 @@ for i = 0, n - 1 do
 			if q.refill == 0 and q.limit == lim and math.abs(e - q['end']) < M then
 				q.used = math.max(q.used, used)
 			else
+				if not known(q) then q.since = now end
 				q.limit, q.window, q.refill, q['end'], q.used = lim, wlen, 0, e, used
 			end
 		end
@@ -342,8 +352,8 @@ for i = 0, n - 1 do
 			if w <= 0 then w = 60 * M end
 			local level = levelAt(q)
 			if q.refill == 0 or refused then level = 0 end
-			q.rate = q.limit * M / (w / M)
-			q.cap = math.max(M, math.floor(0.05 * q.limit * M))
+			q.cap = math.max(M, math.floor(0.02 * q.limit * M))
+			q.rate = math.max(q.limit * M - q.cap, M) / (w / M)
 			q.level, q.at = math.min(level, q.cap), now
 		end
 		dirty[u] = true

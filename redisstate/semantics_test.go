@@ -295,11 +295,21 @@ var semantics = []struct {
 	{"a contradicted window is paced smoothly", seq(
 		one(record(limitedQ(noRules, 0, perSecond), none)),
 		one(sleep(time.Second), admit(noRate, 0)),
-		// The model had 9 left: this 429 contradicts it, so starts are
-		// spaced at 10 a second with a burst of one.
+		// The model had 9 left: this 429 contradicts it. Starts wait for
+		// the window the server says is spent, then are spaced at 9 a
+		// second (the limit less a burst of one), so that no second, of
+		// any phase, sees more than 10.
 		one(record(limitedQ(noRules, 0, perSecond), none)),
-		one(admit(noRate, 100*time.Millisecond), sleep(100*time.Millisecond)),
-		one(admit(noRate, 0), admit(noRate, 100*time.Millisecond)),
+		one(admit(noRate, time.Second), sleep(time.Second)),
+		one(admit(noRate, 0), admit(noRate, 111111111*time.Nanosecond)),
+	)},
+	{"a refusal of an attempt admitted before the model contradicts nothing", seq(
+		one(record(limitedQ(noRules, 0, perSecond), none)),
+		one(sleep(time.Second), admit(noRate, 0)),
+		one(record(llmlimit.Outcome{RateLimited: true, Quotas: limitedQ(noRules, 0, perSecond).Quotas, Admitted: time.Unix(1, 0)}, none)),
+		// Still a fixed window: the rest of it is spent, the next free.
+		one(admit(noRate, time.Second), sleep(time.Second)),
+		times(10, admit(noRate, 0)),
 	)},
 	{"a 429 against a told quota spaces its starts", one(
 		admit(told(llmlimit.UnitRequests, 10, time.Second, 1), 0),
@@ -327,6 +337,9 @@ func runSteps(t *testing.T, s llmlimit.State, steps []step, slack time.Duration)
 				t.Fatalf("step %d: admit %+v: wait %v, want %v (slack %v)", i, st.adm, got, st.wait, slack)
 			}
 		case opRecord:
+			if st.out.Admitted.IsZero() {
+				st.out.Admitted = time.Now() // an attempt admitted just now
+			}
 			got, err := s.Record(ctx, st.out)
 			if err != nil {
 				t.Fatalf("step %d: record: %v", i, err)

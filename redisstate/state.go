@@ -128,7 +128,8 @@ func (s *State) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldo
 	for _, q := range told {
 		args = append(args, micros(q.Window))
 	}
-	args = append(args, o.Used.InputTokens-o.Reserved.InputTokens, o.Used.Tokens-o.Reserved.Tokens)
+	args = append(args, o.Used.InputTokens-o.Reserved.InputTokens, o.Used.Tokens-o.Reserved.Tokens, o.Admitted.UnixMicro(),
+		max(o.Reserved.InputTokens, 0), max(o.Reserved.Tokens, 0))
 	quotas := make([]any, 0, 7*len(o.Quotas))
 	for _, q := range o.Quotas {
 		// Quotas of a day or more are not paced: exhausting one fails fast.
