@@ -320,7 +320,7 @@ for i = 0, n - 1 do
 		local contra = refused and known(q) and q.limit == lim and admitted > q.since and qwait(q, math.max(reserved[u], 1)) == 0
 		if contra then
 			contradicted = true
-			q.sfor = math.max(2 * q.sfor, 4)
+			q.sfor = math.max(2 * q.sfor, 16)
 			local w = q.window
 			if w <= 0 then w = 60 * M end
 			q.smooth = now + q.sfor * w
