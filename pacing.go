@@ -3,6 +3,8 @@ package llmlimit
 import (
 	"math"
 	"time"
+
+	"github.com/llmlimit/llmlimit/internal/pace"
 )
 
 // Pacing holds the starts of attempts to the provider's quotas, of every
@@ -67,12 +69,12 @@ const (
 	minWindow = time.Second
 	// smoothWindows is how many windows a contradicted quota is paced
 	// smoothly, at first.
-	smoothWindows = 16
+	smoothWindows = pace.SmoothWindows
 	// smoothBurst is the share of a window's limit a smooth quota may
 	// start at once; it refills at the rest of the limit per window, so
 	// that no window of that length, whatever its phase, sees more than
 	// the limit.
-	smoothBurst = 0.02
+	smoothBurst = pace.SmoothBurst
 )
 
 // stamp is one start in a sliding log.

@@ -248,7 +248,9 @@ return {0, 0, 0}
 // and window (µs) of each unit, the settled difference of input tokens and
 // of tokens, when the attempt was admitted (µs, by the Limiter's clock:
 // a fixed window settles only its own attempts), the input tokens and
-// tokens it reserved, the number of quotas
+// tokens it reserved, llmlimit's smooth-pacing constants (the windows of a
+// first smooth spell, its burst in millionths of the limit), the number of
+// quotas
 // reported, then for each: unit, limit,
 // remaining, reset (µs), window (µs), refill (1 continuous), refused ("1").
 // It returns the cooldowns fired: {successes, rate limit, server hint},
@@ -306,9 +308,10 @@ end
 
 -- Learn what the reply said about the quotas.
 local explained, contradicted = false, false
-local n = tonumber(ARGV[21])
+local smoothWindows, smoothBurst = tonumber(ARGV[21]), tonumber(ARGV[22]) / M
+local n = tonumber(ARGV[23])
 for i = 0, n - 1 do
-	local b = 22 + i * 7
+	local b = 24 + i * 7
 	local u, lim, rem, reset, wlen, cont, refused =
 		tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]),
 		tonumber(ARGV[b + 4]), ARGV[b + 5] == '1', ARGV[b + 6] == '1'
@@ -320,7 +323,7 @@ for i = 0, n - 1 do
 		local contra = refused and known(q) and q.limit == lim and admitted > q.since and qwait(q, math.max(reserved[u], 1)) == 0
 		if contra then
 			contradicted = true
-			q.sfor = math.max(2 * q.sfor, 16)
+			q.sfor = math.max(2 * q.sfor, smoothWindows)
 			local w = q.window
 			if w <= 0 then w = 60 * M end
 			q.smooth = now + q.sfor * w
@@ -352,7 +355,7 @@ for i = 0, n - 1 do
 			if w <= 0 then w = 60 * M end
 			local level = levelAt(q)
 			if q.refill == 0 or refused then level = 0 end
-			q.cap = math.max(M, math.floor(0.02 * q.limit * M))
+			q.cap = math.max(M, math.floor(smoothBurst * q.limit * M))
 			q.rate = math.max(q.limit * M - q.cap, M) / (w / M)
 			q.level, q.at = math.min(level, q.cap), now
 		end

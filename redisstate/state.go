@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/llmlimit/llmlimit"
+	"github.com/llmlimit/llmlimit/internal/pace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -129,7 +130,8 @@ func (s *State) Record(ctx context.Context, o llmlimit.Outcome) (llmlimit.Cooldo
 		args = append(args, micros(q.Window))
 	}
 	args = append(args, o.Used.InputTokens-o.Reserved.InputTokens, o.Used.Tokens-o.Reserved.Tokens, o.Admitted.UnixMicro(),
-		max(o.Reserved.InputTokens, 0), max(o.Reserved.Tokens, 0))
+		max(o.Reserved.InputTokens, 0), max(o.Reserved.Tokens, 0),
+		pace.SmoothWindows, int64(pace.SmoothBurst*1e6))
 	quotas := make([]any, 0, 7*len(o.Quotas))
 	for _, q := range o.Quotas {
 		// Quotas of a day or more are not paced: exhausting one fails fast.
