@@ -1,9 +1,7 @@
 package llmlimit_test
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,54 +65,88 @@ func batchConfig(b llmtest.BatchConfig) llmtest.Config {
 // TestBatch10000 runs 10,000 requests through each batch API in virtual
 // time, at TagSpace's polling cadence, and checks every answer against a
 // synchronous call of the same request, and the cost against its price.
+// Gemini's two paths, inline and through an uploaded file (13 MB: two
+// chunks), run side by side against the same synchronous answers.
 func TestBatch10000(t *testing.T) {
 	const n = 10_000
-	for _, c := range batchCases {
-		t.Run(c.name, func(t *testing.T) {
+	for _, api := range batchAPIs {
+		t.Run(api, func(t *testing.T) {
 			inBubble(t, batchConfig(llmtest.BatchConfig{Latency: 2 * time.Hour, OutOfOrder: true}), func(t *testing.T, x e2e) {
 				reqs := batchOf(n)
+				cases := []batchCase{{"openai", "openai", false}}
+				if api == "gemini" {
+					cases = batchCases[:2]
+				}
 				start := time.Now()
-				b, h := c.submit(t, x, reqs)
-				seen := pollUntilFinal(t, t.Context(), b, h)
-				res, err := b.CollectBatch(t.Context(), h, idsOf(reqs))
-				if err != nil {
-					t.Fatal(err)
+				var handles []string
+				var batchers []llmlimit.Batcher
+				for _, c := range cases {
+					b, h := c.submit(t, x, reqs)
+					handles, batchers = append(handles, h), append(batchers, b)
 				}
-				elapsed := time.Since(start)
-				httpCalls := c.counters(x).Requests
-				last := seen[len(seen)-1]
-				if last.State != llmlimit.BatchCompleted || last.Total != n || last.Done != n || last.Failed != 0 && last.Failed != -1 {
-					t.Errorf("final status %+v", last)
+				polls, elapsed, finals := make([]int, len(cases)), make([]time.Duration, len(cases)), make([]llmlimit.BatchStatus, len(cases))
+				for tick, open := 0, len(cases); open > 0; tick++ {
+					for i, b := range batchers {
+						if finals[i].State.Final() {
+							continue
+						}
+						st, err := b.PollBatch(t.Context(), handles[i])
+						if err != nil {
+							t.Fatal(err)
+						}
+						polls[i]++
+						if st.State.Final() {
+							finals[i], elapsed[i] = st, time.Since(start)
+							open--
+						}
+					}
+					time.Sleep(pollDelay(tick))
 				}
-				if len(res) != n {
-					t.Fatalf("%d results", len(res))
+				results := make([][]llmlimit.BatchResult, len(cases))
+				for i, b := range batchers {
+					if last := finals[i]; last.State != llmlimit.BatchCompleted || last.Total != n || last.Done != n || last.Failed != 0 && last.Failed != -1 {
+						t.Errorf("%s: final status %+v", cases[i].name, last)
+					}
+					res, err := b.CollectBatch(t.Context(), handles[i], idsOf(reqs))
+					if err != nil || len(res) != n {
+						t.Fatalf("%s: %d results, %v", cases[i].name, len(res), err)
+					}
+					results[i] = res
 				}
-				var syncCost, batchCost float64
-				for i, r := range res {
-					want, err := x.provider(c.api).Generate(t.Context(), reqs[i].Request)
+				httpCalls := x.emu.BatchCounters()
+				syncCost, batchCost := make([]float64, len(cases)), make([]float64, len(cases))
+				for k, req := range reqs {
+					want, err := x.provider(api).Generate(t.Context(), req.Request)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if r.ID != reqs[i].ID || r.Err != nil || r.Response.Text != want.Text || r.Response.Usage != want.Usage ||
-						r.Response.Model != want.Model || r.Response.Provider != want.Provider {
-						t.Fatalf("%s: %+v %v; want %+v", reqs[i].ID, r.Response, r.Err, want)
+					for i, res := range results {
+						r := res[k]
+						if r.ID != req.ID || r.Err != nil || r.Response.Text != want.Text || r.Response.Usage != want.Usage ||
+							r.Response.Model != want.Model || r.Response.Provider != want.Provider {
+							t.Fatalf("%s: %s: %+v %v; want %+v", cases[i].name, req.ID, r.Response, r.Err, want)
+						}
+						sc, ok1 := llmlimit.CostOf(want.Model, want.Usage, false)
+						bc, ok2 := llmlimit.CostOf(r.Response.Model, r.Response.Usage, true)
+						if !ok1 || !ok2 {
+							t.Fatalf("no price for %q", want.Model)
+						}
+						syncCost[i] += sc
+						batchCost[i] += bc
 					}
-					sc, ok1 := llmlimit.CostOf(want.Model, want.Usage, false)
-					bc, ok2 := llmlimit.CostOf(r.Response.Model, r.Response.Usage, true)
-					if !ok1 || !ok2 {
-						t.Fatalf("no price for %q", want.Model)
+				}
+				for i, c := range cases {
+					if syncCost[i] <= 0 || batchCost[i]*2 != syncCost[i] {
+						t.Errorf("%s: batch cost %v, sync cost %v: want exactly half", c.name, batchCost[i], syncCost[i])
 					}
-					syncCost += sc
-					batchCost += bc
+					// The job takes 2 h; polls are at most 5 min apart.
+					if elapsed[i] < 2*time.Hour || elapsed[i] > 2*time.Hour+5*time.Minute {
+						t.Errorf("%s: ended after %v of virtual time", c.name, elapsed[i])
+					}
+					t.Logf("%s: %d requests answered identically to sync; ended after %v virtual, %d polls; cost $%.4f batch vs $%.4f sync (%.0f%%)",
+						c.name, n, elapsed[i], polls[i], batchCost[i], syncCost[i], 100*batchCost[i]/syncCost[i])
 				}
-				if syncCost <= 0 || batchCost*2 != syncCost {
-					t.Errorf("batch cost %v, sync cost %v: want exactly half", batchCost, syncCost)
-				}
-				if elapsed < 2*time.Hour || elapsed > 2*time.Hour+5*time.Minute {
-					t.Errorf("collected after %v of virtual time; the job takes 2h and polls are 5 min apart at most", elapsed)
-				}
-				t.Logf("%d requests: %v virtual, %d polls, %d HTTP calls to the batch API; cost $%.4f batch vs $%.4f sync (%.0f%%)",
-					n, elapsed, len(seen), httpCalls, batchCost, syncCost, 100*batchCost/syncCost)
+				t.Logf("HTTP calls to the batch API, all jobs: gemini %d, openai %d", httpCalls.Gemini.Requests, httpCalls.OpenAI.Requests)
 			})
 		})
 	}
@@ -238,164 +270,6 @@ func TestBatchExpired(t *testing.T) {
 				}
 				if fmt.Sprint(count) != fmt.Sprint(want) {
 					t.Errorf("results %v, want %v", count, want)
-				}
-			})
-		})
-	}
-}
-
-// TestBatchOutOfOrder has results written in an order of their own;
-// every one still reaches its request.
-func TestBatchOutOfOrder(t *testing.T) {
-	for _, c := range batchCases {
-		t.Run(c.name, func(t *testing.T) {
-			inBubble(t, batchConfig(llmtest.BatchConfig{Latency: time.Hour, OutOfOrder: true}), func(t *testing.T, x e2e) {
-				reqs := batchOf(300)
-				b, h := c.submit(t, x, reqs)
-				pollUntilFinal(t, t.Context(), b, h)
-				// Reversed ids, so that position can't stand in for identity.
-				ids := idsOf(reqs)
-				for i, j := 0, len(ids)-1; i < j; i, j = i+1, j-1 {
-					ids[i], ids[j] = ids[j], ids[i]
-				}
-				res, err := b.CollectBatch(t.Context(), h, ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, r := range res {
-					req := reqs[len(reqs)-1-i]
-					want, _ := llmtest.Answer(req.Request.Prompt)
-					if r.ID != req.ID || r.Err != nil || r.Response.Text != want {
-						t.Fatalf("%d: %s %v %+v; want %s %q", i, r.ID, r.Err, r.Response, req.ID, want)
-					}
-				}
-				if order := resultOrder(t, x, c, h); isInputOrder(order, reqs) {
-					t.Errorf("the emulator wrote results in input order: %v...", order[:5])
-				}
-			})
-		})
-	}
-}
-
-// TestBatchStrayResults adds results under ids no request has: they are
-// ignored, and a caller asking for some ids gets just those.
-func TestBatchStrayResults(t *testing.T) {
-	for _, c := range batchCases {
-		t.Run(c.name, func(t *testing.T) {
-			inBubble(t, batchConfig(llmtest.BatchConfig{StrayLines: 5}), func(t *testing.T, x e2e) {
-				reqs := batchOf(50)
-				b, h := c.submit(t, x, reqs)
-				pollUntilFinal(t, t.Context(), b, h)
-				if order := resultOrder(t, x, c, h); len(order) != 55 {
-					t.Fatalf("the emulator wrote %d results, want 50 and 5 strays", len(order))
-				}
-				res, err := b.CollectBatch(t.Context(), h, idsOf(reqs))
-				if err != nil || len(res) != 50 {
-					t.Fatalf("%d results, %v", len(res), err)
-				}
-				for i, r := range res {
-					if want, _ := llmtest.Answer(reqs[i].Request.Prompt); r.Err != nil || r.Response.Text != want {
-						t.Errorf("%s: %v %+v", r.ID, r.Err, r.Response)
-					}
-				}
-				some, err := b.CollectBatch(t.Context(), h, []string{"req-7", "no-such-request", "req-3"})
-				if err != nil || len(some) != 3 || some[0].ID != "req-7" || some[0].Err != nil || some[2].Err != nil ||
-					resultKind(some[1]) != "not-run" {
-					t.Errorf("subset: %+v, %v", some, err)
-				}
-			})
-		})
-	}
-}
-
-// TestBatchCancel cancels a job halfway: OpenAI keeps what was answered,
-// Gemini nothing; a second cancel of the ended job is no error.
-func TestBatchCancel(t *testing.T) {
-	for _, c := range batchCases {
-		t.Run(c.name, func(t *testing.T) {
-			inBubble(t, batchConfig(llmtest.BatchConfig{Latency: time.Hour, CancelLatency: 10 * time.Minute}), func(t *testing.T, x e2e) {
-				reqs := batchOf(100)
-				b, h := c.submit(t, x, reqs)
-				time.Sleep(30 * time.Minute)
-				if err := b.CancelBatch(t.Context(), h); err != nil {
-					t.Fatal(err)
-				}
-				st, err := b.PollBatch(t.Context(), h)
-				want := llmlimit.BatchCancelling
-				if c.api == "gemini" {
-					want = llmlimit.BatchCancelled // at once
-				}
-				if err != nil || st.State != want {
-					t.Errorf("after cancel: %+v %v, want %v", st, err, want)
-				}
-				if _, err := b.CollectBatch(t.Context(), h, idsOf(reqs)); c.api == "openai" && !errors.Is(err, llmlimit.ErrBatchRunning) {
-					t.Errorf("collect while cancelling: %v", err)
-				}
-				time.Sleep(10 * time.Minute)
-				if st, _ := b.PollBatch(t.Context(), h); st.State != llmlimit.BatchCancelled {
-					t.Errorf("10 min later: %+v", st)
-				}
-				res, err := b.CollectBatch(t.Context(), h, idsOf(reqs))
-				if err != nil {
-					t.Fatal(err)
-				}
-				count := map[string]int{}
-				for _, r := range res {
-					count[resultKind(r)]++
-				}
-				wantCount := map[string]int{"ok": 50, "not-run": 50}
-				if c.api == "gemini" {
-					wantCount = map[string]int{"not-run": 100}
-				}
-				if fmt.Sprint(count) != fmt.Sprint(wantCount) {
-					t.Errorf("results %v, want %v", count, wantCount)
-				}
-				if err := b.CancelBatch(t.Context(), h); err != nil {
-					t.Errorf("cancelling an ended job: %v", err)
-				}
-				if n := c.counters(x).Cancels; n != 1 {
-					t.Errorf("%d cancels reached the API, want 1", n)
-				}
-			})
-		})
-	}
-}
-
-// TestBatchResume persists a handle and picks it up with a new client
-// and provider, as a new process would: mid-run and at the end.
-func TestBatchResume(t *testing.T) {
-	for _, c := range batchCases {
-		t.Run(c.name, func(t *testing.T) {
-			inBubble(t, batchConfig(llmtest.BatchConfig{Latency: time.Hour, OutOfOrder: true}), func(t *testing.T, x e2e) {
-				reqs := batchOf(200)
-				_, h := c.submit(t, x, reqs)
-				stored := strings.Clone(h) // what the first process persisted, with its ids
-				ids := idsOf(reqs)
-				time.Sleep(20 * time.Minute)
-
-				fresh := func() llmlimit.Batcher {
-					if c.api == "gemini" {
-						gc, err := x.emu.GeminiClient(t.Context(), e2eGeminiKey)
-						if err != nil {
-							t.Fatal(err)
-						}
-						return llmlimit.NewGemini(gc, "")
-					}
-					return llmlimit.NewOpenAI(x.emu.OpenAIClient(e2eOpenAIKey), "")
-				}
-				b2 := fresh()
-				if st, err := b2.PollBatch(t.Context(), stored); err != nil || st.State != llmlimit.BatchRunning || st.Total != 200 {
-					t.Fatalf("resumed poll: %+v %v", st, err)
-				}
-				pollUntilFinal(t, t.Context(), b2, stored)
-				res, err := fresh().CollectBatch(t.Context(), stored, ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, r := range res {
-					if want, _ := llmtest.Answer(reqs[i].Request.Prompt); r.Err != nil || r.Response.Text != want {
-						t.Errorf("%s: %v %+v", r.ID, r.Err, r.Response)
-					}
 				}
 			})
 		})
