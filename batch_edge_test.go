@@ -285,3 +285,48 @@ func TestBatchLoopback(t *testing.T) {
 		t.Errorf("counters %+v", c)
 	}
 }
+
+// TestBatchSubmitAbandons fails a submission after its first job started:
+// that job is cancelled and no handle returned, or, when cancelling fails
+// too, the handle names it.
+func TestBatchSubmitAbandons(t *testing.T) {
+	for _, api := range batchAPIs {
+		for _, latency := range []time.Duration{time.Hour, 0} {
+			t.Run(fmt.Sprint(api, latency), func(t *testing.T) {
+				inBubble(t, batchConfig(llmtest.BatchConfig{Latency: latency}), func(t *testing.T, x e2e) {
+					reqs := batchOf(4)
+					r := *reqs[3].Request
+					if api == "gemini" {
+						r.Model = "bad?model" // genai refuses it before sending
+					} else {
+						r.Model, r.Prompt = "gpt-4o", strings.Repeat("x", 10_000) // over the file limit below
+						llmlimit.SetBatchLimits(x.openai, 0, 8_000)
+					}
+					reqs[3].Request = &r
+					h, err := x.batcher(api).SubmitBatch(t.Context(), reqs)
+					c := x.emu.BatchCounters().OpenAI
+					if api == "gemini" {
+						c = x.emu.BatchCounters().Gemini
+					}
+					if err == nil || c.Jobs != 1 {
+						t.Fatalf("%q, %v; %d jobs", h, err, c.Jobs)
+					}
+					if latency > 0 {
+						// The running job was cancelled.
+						if h != "" || c.Cancels != 1 {
+							t.Errorf("handle %q, %d cancels: %v", h, c.Cancels, err)
+						}
+						return
+					}
+					// The job had already completed: cancelling it failed.
+					if len(jobNames(t, h)) != 1 || !strings.Contains(err.Error(), "cancelling batch") {
+						t.Errorf("handle %q: %v", h, err)
+					}
+					if res, err := x.batcher(api).CollectBatch(t.Context(), h, idsOf(reqs)[:3]); err != nil || resultKind(res[0]) != "ok" {
+						t.Errorf("collecting the abandoned job: %+v %v", res, err)
+					}
+				})
+			})
+		}
+	}
+}

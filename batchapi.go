@@ -19,12 +19,12 @@ import (
 // A job's life is SubmitBatch, then PollBatch as often as the caller
 // likes until the state is [BatchState.Final], then CollectBatch;
 // CancelBatch may come at any point. No method waits for the job: each
-// sends a few requests (one per provider job the handle names, plus the
-// result files when collecting) and returns, so the caller owns the
-// polling cadence and its context bounds every call. The SDKs' own
-// retries are off, as for Generate: a failed call is returned, classified
-// like Generate's ([*ProviderError], without secrets), for the caller to
-// retry when it likes.
+// sends a bounded number of requests (one per provider job the handle
+// names to poll, two to cancel, one more per result file to collect) and
+// returns, so the caller owns the polling cadence and its context bounds
+// every call. The SDKs' own retries are off, as for Generate: a failed
+// call is returned, classified like Generate's ([*ProviderError], without
+// secrets), for the caller to retry when it likes.
 //
 // The handle SubmitBatch returns is a string to persist: a new provider
 // value of the same kind, in another process, with a client for the same
@@ -37,9 +37,10 @@ type Batcher interface {
 	// returns the job's handle. IDs must be unique and not empty, and no
 	// request nil; an empty set is an error. Requests for different
 	// models, or more than one provider job can hold, become several
-	// provider jobs under the one handle. On failure no job is left
-	// running, unless cancelling one failed too, which the error then
-	// says.
+	// provider jobs under the one handle. On failure SubmitBatch cancels
+	// the provider jobs it had started, so that none is left running; if
+	// that fails too, the error says so and the handle returned with it
+	// names those jobs, for the caller to cancel later.
 	SubmitBatch(ctx context.Context, reqs []BatchRequest) (handle string, err error)
 	// PollBatch asks the provider once how the job is doing.
 	PollBatch(ctx context.Context, handle string) (BatchStatus, error)
@@ -355,6 +356,15 @@ func anyEnded(ss []partStatus) bool {
 		}
 	}
 	return false
+}
+
+// abandon is SubmitBatch's failure after parts were started: err, and
+// the handle of those parts when cancelling them failed (cancelErr).
+func abandon(provider string, parts []batchPart, err, cancelErr error) (string, error) {
+	if cancelErr == nil {
+		return "", err
+	}
+	return encodeHandle(provider, parts), errors.Join(err, cancelErr)
 }
 
 // notRun is the result error of a request that a job, ended in state,

@@ -23,7 +23,12 @@ import (
 
 // geminiInlineLimit is the largest submission sent inline: the API takes
 // create calls of up to 20 MB, and the envelope needs a little room.
-const geminiInlineLimit = 19 << 20
+// A submission is measured as its input file would be, plus
+// geminiInlineOverhead a request for the inline envelope of each.
+const (
+	geminiInlineLimit    = 19 << 20
+	geminiInlineOverhead = 128
+)
 
 // geminiBatchKey is the metadata field that carries a request's key.
 const geminiBatchKey = "key"
@@ -56,7 +61,7 @@ func (g *Gemini) SubmitBatch(ctx context.Context, reqs []BatchRequest) (string, 
 	for _, grp := range groups {
 		name, err := g.submitGroup(ctx, grp)
 		if err != nil {
-			return "", errors.Join(err, g.cancelParts(ctx, parts))
+			return abandon(g.Name(), parts, err, g.cancelParts(ctx, parts))
 		}
 		parts = append(parts, batchPart{name: name, n: len(grp.items)})
 	}
@@ -74,7 +79,7 @@ func (g *Gemini) submitGroup(ctx context.Context, grp batchGroup) (string, error
 		limit = g.limits.bytes
 	}
 	src := &genai.BatchJobSource{}
-	if len(lines) <= limit {
+	if len(lines)+geminiInlineOverhead*len(grp.items) <= limit {
 		for _, it := range grp.items {
 			src.InlinedRequests = append(src.InlinedRequests, &genai.InlinedRequest{
 				Model:    grp.model,

@@ -50,12 +50,12 @@ func (o *OpenAI) SubmitBatch(ctx context.Context, reqs []BatchRequest) (string, 
 	for _, grp := range groups {
 		files, counts, err := o.batchFiles(grp)
 		if err != nil {
-			return "", errors.Join(err, o.cancelParts(ctx, parts))
+			return abandon(o.Name(), parts, err, o.cancelParts(ctx, parts))
 		}
 		for i, f := range files {
 			id, err := o.startBatch(ctx, f)
 			if err != nil {
-				return "", errors.Join(err, o.cancelParts(ctx, parts))
+				return abandon(o.Name(), parts, err, o.cancelParts(ctx, parts))
 			}
 			parts = append(parts, batchPart{name: id, n: counts[i]})
 		}

@@ -1,6 +1,7 @@
 package llmtest
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -21,7 +22,8 @@ import (
 // API's quotas: batch quotas are separate at both providers.
 //
 // A job's parameters are fixed when it is created; [Emulator.Update]
-// changes only later jobs.
+// changes only later jobs. Batch requests appear in [Emulator.BatchCounters],
+// not in [Emulator.Counters] or [Emulator.Received].
 type BatchConfig struct {
 	// Latency is how long a job takes from creation to its last answer.
 	// Requests are answered one by one at equal steps over it, so a poll
@@ -145,7 +147,10 @@ func (j *batchJob) at(now time.Time) snapshot {
 	case j.latency <= 0 || elapsed >= j.latency:
 		s.done = n
 	case elapsed > 0:
-		s.done = int(int64(n) * int64(elapsed) / int64(j.latency))
+		// n·elapsed overflows 64 bits for large jobs of days.
+		hi, lo := bits.Mul64(uint64(n), uint64(elapsed))
+		q, _ := bits.Div64(hi, lo, uint64(j.latency))
+		s.done = int(q)
 	}
 	for _, i := range j.order[:s.done] {
 		if j.lines[i].fail || j.lines[i].bad != "" {
