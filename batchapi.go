@@ -42,7 +42,10 @@ type Batcher interface {
 	// that fails too, the error says so and the handle returned with it
 	// names those jobs, for the caller to cancel later.
 	SubmitBatch(ctx context.Context, reqs []BatchRequest) (handle string, err error)
-	// PollBatch asks the provider once how the job is doing.
+	// PollBatch asks the provider how the job is doing, one request per
+	// provider job. A job the provider doesn't know (a handle from
+	// another account, or one past the provider's retention) is a
+	// [*ProviderError] of status 404.
 	PollBatch(ctx context.Context, handle string) (BatchStatus, error)
 	// CollectBatch returns one result per id, in the order of ids: the
 	// reply to the request submitted under that id, or why there is none.
@@ -61,7 +64,9 @@ type Batcher interface {
 // caller.
 type BatchRequest struct {
 	// ID names the request in the job's results; any non-empty string.
-	ID      string
+	ID string
+	// Request is sent as Generate would send it, to its Model or else the
+	// provider's.
 	Request *Request
 }
 
@@ -130,10 +135,10 @@ type BatchStatus struct {
 	Total int
 	// Done counts the requests that have a result, success or failure,
 	// and Failed those whose result is a failure. Both are -1 when the
-	// provider doesn't say: the genai SDK drops Gemini's batch
-	// statistics, so a running Gemini job reports -1, and a finished one
-	// what its inlined results show (Failed stays -1 for results in a
-	// file until they are collected).
+	// provider doesn't say. The genai SDK drops Gemini's batch
+	// statistics, so a Gemini job has counts only while pending (0) and
+	// once completed: Done is then Total, and Failed counts the failures
+	// among inlined results, or stays -1 for results in a file.
 	Done, Failed int
 }
 

@@ -266,3 +266,19 @@ func FuzzDecodeHandle(f *testing.F) {
 		}
 	})
 }
+
+// TestGeminiDownloadError reads an error reply that genai's Download
+// returns as if it were the file.
+func TestGeminiDownloadError(t *testing.T) {
+	g := &Gemini{key: "AIzaSyD-download-key-0123456789abcdef"}
+	body := []byte("{\n  \"error\": {\n    \"code\": 404,\n    \"message\": \"File AIzaSyD-download-key-0123456789abcdef not found.\",\n    \"status\": \"NOT_FOUND\"\n  }\n}\n")
+	pe := g.downloadError(body)
+	if pe == nil || pe.StatusCode != 404 || pe.Kind != KindPermanent || strings.Contains(pe.Error(), g.key) {
+		t.Fatalf("%v", pe)
+	}
+	for _, file := range []string{geminiLineSeeds[0], geminiLineSeeds[1], geminiLineSeeds[0] + "\n" + geminiLineSeeds[1]} {
+		if pe := g.downloadError([]byte(file)); pe != nil {
+			t.Errorf("a result file read as an error: %v", pe)
+		}
+	}
+}
