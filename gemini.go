@@ -37,6 +37,7 @@ type Gemini struct {
 	model string
 	// key and baseURL are only for keeping them out of errors.
 	key, baseURL string
+	limits       batchLimits // tests lower the batch limits
 }
 
 // NewGemini returns a Gemini provider using c and model; an empty model means

@@ -37,8 +37,9 @@ const DefaultOpenAIModel = "gpt-4o-mini"
 //
 // An OpenAI is safe for simultaneous use by multiple goroutines.
 type OpenAI struct {
-	c     openai.Client
-	model string
+	c      openai.Client
+	model  string
+	limits batchLimits // tests lower the batch limits
 }
 
 // NewOpenAI returns an OpenAI provider using c and model; an empty model

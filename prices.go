@@ -9,10 +9,17 @@ import (
 type Price struct {
 	InputPerMillion  float64
 	OutputPerMillion float64
+	// BatchInputPerMillion and BatchOutputPerMillion are the prices of
+	// the provider's batch API ([Batcher]). 0 means half the price above,
+	// which is what both providers charge for batches of every model in
+	// [DefaultPrices]; set them for a model whose batch discount differs.
+	BatchInputPerMillion  float64
+	BatchOutputPerMillion float64
 }
 
 // defaultPrices are the paid-tier list prices for text, standard (not batch)
-// processing, as published on
+// processing, as published on the pages below, which also give the batch
+// prices: half of these for every model listed, so no entry sets its own.
 //
 //   - https://ai.google.dev/gemini-api/docs/pricing (Gemini; prompts up to
 //     200k tokens for the Pro model)
@@ -66,3 +73,19 @@ func priceOf(prices map[string]Price, model string) (p Price, ok bool) {
 func (p Price) cost(u Usage) float64 {
 	return (float64(u.InputTokens)*p.InputPerMillion + float64(u.OutputTokens)*p.OutputPerMillion) / 1e6
 }
+
+// batch returns the price of a batch request as a standard Price, the
+// default discount of one half applied where p sets none.
+func (p Price) batch() Price {
+	b := Price{InputPerMillion: p.BatchInputPerMillion, OutputPerMillion: p.BatchOutputPerMillion}
+	if b.InputPerMillion == 0 {
+		b.InputPerMillion = p.InputPerMillion / 2
+	}
+	if b.OutputPerMillion == 0 {
+		b.OutputPerMillion = p.OutputPerMillion / 2
+	}
+	return b
+}
+
+// batchCost returns what u cost at p's batch price, in US dollars.
+func (p Price) batchCost(u Usage) float64 { return p.batch().cost(u) }

@@ -111,6 +111,10 @@ type API struct {
 	// insufficient_quota, as for an account without credit. Gemini ignores
 	// it.
 	InsufficientQuota bool
+
+	// Batch configures the API's batch jobs, which none of the settings
+	// above touch but Key.
+	Batch BatchConfig
 }
 
 // Config configures an [Emulator].

@@ -64,6 +64,8 @@ type Emulator struct {
 	openai   apiState
 	seq      int
 	received []Received
+
+	batch batchStore // batch jobs and files, under a lock of their own
 }
 
 // NewEmulator returns an emulator whose clock starts now.
@@ -102,8 +104,12 @@ func (e *Emulator) Update(f func(*Config)) {
 const maxBody = 20 << 20
 
 // ServeHTTP answers POST /v1beta/models/{model}:generateContent (Gemini) and
-// POST /v1/chat/completions (OpenAI); anything else is a 404.
+// POST /v1/chat/completions (OpenAI), the batch and file endpoints of both
+// (see [BatchConfig]); anything else is a 404.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if e.serveBatch(w, r) {
+		return
+	}
 	var wire apiWire
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/v1beta/models/"):
