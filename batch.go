@@ -89,7 +89,7 @@ func (r *run) prepare(ctx context.Context) []*group {
 // the next batch it asks the primary whether to hold the rest of the run
 // for the primary's next quota window (see [tailHold]).
 func (r *run) dispatch(ctx context.Context, groups []*group) {
-	slots := r.t.cfg.maxConcurrency
+	slots := r.t.cfg.batchesInFlight()
 	free := make(chan struct{}, slots)
 	for range slots {
 		free <- struct{}{}
@@ -139,7 +139,7 @@ func (r *run) batch(ctx context.Context, groups []*group) {
 		groups []*group
 		tries  int // failed attempts so far
 	}
-	maxRetries := r.t.cfg.maxRetries
+	maxRetries := r.t.cfg.replyRetries()
 	queue := []attempt{{groups: groups}}
 	for len(queue) > 0 {
 		a := queue[0]

@@ -79,6 +79,8 @@ type config struct {
 	stateTimeout          time.Duration
 
 	// TagSpace.
+	inFlight     int // batches in flight; 0: maxConcurrency
+	reAsks       int // re-asks of a bad reply; -1: maxRetries
 	batchSize    int
 	cacheEnabled bool
 	cacheSize    int
@@ -117,6 +119,7 @@ func defaultConfig() config {
 		maxItemBytes:          defaultMaxItemBytes,
 		outageWait:            defaultOutageWait,
 		stateTimeout:          defaultStateTimeout,
+		reAsks:                -1,
 	}
 }
 
@@ -216,8 +219,7 @@ func checkQuota(q Quota) error {
 func WithLogger(logger *slog.Logger) Option { return func(c *config) { c.logger = logger } }
 
 // WithConcurrency sets how many calls a Limiter lets run at once to start
-// with (TAG_SPACE_AI_CONCURRENCY, default 3), and how many batches TagSpace
-// keeps in flight.
+// with (TAG_SPACE_AI_CONCURRENCY, default 3).
 func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
 
 // WithMaxConcurrency sets how far a Limiter may grow its slot limit after a
@@ -312,6 +314,35 @@ func WithState(s State) Option { return func(c *config) { c.state = s } }
 // (default 250 ms); a call that takes longer is answered by the Limiter's
 // private state, so a hung store never holds callers longer than this.
 func WithStateTimeout(d time.Duration) Option { return func(c *config) { c.stateTimeout = d } }
+
+// WithBatchesInFlight sets how many batches TagSpace keeps in flight. By
+// default it is the [WithMaxConcurrency] setting
+// (TAG_SPACE_MAX_AI_CONCURRENCY, which sets both): the Limiters' slot
+// limits then bound the calls, and batches waiting for a slot cost nothing.
+func WithBatchesInFlight(n int) Option { return func(c *config) { c.inFlight = n } }
+
+// WithReplyRetries sets how many times TagSpace asks again for the items a
+// reply left out or got wrong, before it asks for each alone and then
+// fails it with [ErrBadReply]. By default it is the [WithMaxRetries]
+// setting (TAG_SPACE_MAX_RETRIES, which sets both), which otherwise counts
+// a provider's retries of failed calls.
+func WithReplyRetries(n int) Option { return func(c *config) { c.reAsks = n } }
+
+// batchesInFlight is TagSpace's number of batches in flight.
+func (c *config) batchesInFlight() int {
+	if c.inFlight > 0 {
+		return c.inFlight
+	}
+	return c.maxConcurrency
+}
+
+// replyRetries is TagSpace's number of re-asks of a bad reply.
+func (c *config) replyRetries() int {
+	if c.reAsks >= 0 {
+		return c.reAsks
+	}
+	return c.maxRetries
+}
 
 // WithBatchSize sets how many items TagSpace sends in one call
 // (TAG_SPACE_BATCH_SIZE, default 5).

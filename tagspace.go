@@ -66,10 +66,11 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // the cache.
 //
 // A run answers what it can from the cache, sends each distinct text once,
-// [defaultBatchSize] items to a call, and keeps as many batches in flight as
-// the max concurrency setting ([WithMaxConcurrency]): a [Limiter]'s adaptive
-// slot limit, which starts lower and grows to that maximum, is then what
-// actually bounds the calls, and batches waiting for a slot cost nothing.
+// five items to a call by default ([WithBatchSize]), and keeps as many
+// batches in flight as [WithBatchesInFlight] (by default the max
+// concurrency setting): a [Limiter]'s adaptive slot limit, which grows to
+// that maximum, is then what actually bounds the calls, and batches
+// waiting for a slot cost nothing.
 //
 // Results are cached in memory ([LRUCache], [WithCacheSize]) and, with
 // [WithStore], in a persistent [Store] that keeps every result, written as
@@ -92,9 +93,9 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // only from the reply's entry for its own id. Items missing from a reply are
 // sent again, in a smaller batch of just the missing ones; a reply that is
 // not valid JSON is a failed attempt and the batch is sent again. Each batch
-// gets the max-retries setting ([WithMaxRetries]) of such repeats; then its
-// remaining items are tried once more each on their own, and an item that
-// still gets no valid tag fails with [ErrBadReply].
+// gets [WithReplyRetries] of such repeats (by default the max-retries
+// setting); then its remaining items are tried once more each on their
+// own, and an item that still gets no valid tag fails with [ErrBadReply].
 //
 // A provider error comes after the provider's own retries. One that says
 // the request is bad fails the batch's items at once. One that says the
@@ -171,6 +172,10 @@ func (c *config) validateTagSpace() error {
 		return fmt.Errorf("llmlimit: cache size %d: must be at least 1", c.cacheSize)
 	case c.cacheSize > maxCacheSize:
 		return fmt.Errorf("llmlimit: cache size %d: more than %d", c.cacheSize, maxCacheSize)
+	case c.inFlight < 0 || c.inFlight > maxConcurrencySetting:
+		return fmt.Errorf("llmlimit: batches in flight %d: must be between 1 and %d", c.inFlight, maxConcurrencySetting)
+	case c.reAsks < -1 || c.reAsks > maxRetriesSetting:
+		return fmt.Errorf("llmlimit: reply retries %d: must be between 0 and %d", c.reAsks, maxRetriesSetting)
 	case c.maxItemBytes < 1:
 		return fmt.Errorf("llmlimit: max item bytes %d: must be at least 1", c.maxItemBytes)
 	case c.maxItemBytes > maxItemBytesSetting:
