@@ -22,14 +22,21 @@ import (
 //   - The cooldown gate is one instant, shared by all callers, before which no
 //     attempt starts. N consecutive 429s move it a pause ahead
 //     ([WithRateLimitCooldown]); a server's retry hint moves it to at least
-//     now plus the hint, because the quota is shared; every Nth success moves
-//     it a short pause ahead while the quota is unknown ([WithSuccessCooldown]),
-//     a blind guess at the quota that stands down once pacing knows it. The
-//     gate only ever moves forward.
-//   - Quota pacing holds starts to the provider's request quota: a known
-//     rate ([WithRequestsPerMinute]) or what the server reports in its
-//     replies. Once the quota is spent, callers wait for it as they wait at
-//     the gate.
+//     now plus the hint, because the quota is shared. Every Nth success
+//     moves it a short pause ahead ([WithSuccessCooldown]), a blind guess at
+//     a quota nobody reported: by default only while armed by a 429 that
+//     reports no quota or contradicts what pacing knows, every Nth success
+//     whatever is known with [WithSuccessCooldownAlways] (see
+//     [CooldownRules]). The gate only ever moves forward.
+//   - Quota pacing holds starts to the provider's quotas of requests and of
+//     input tokens (a request counts its prompt's tokens), per minute or
+//     per day: quotas told with [WithQuota], [WithRequestsPerMinute] and
+//     [WithTokensPerMinute], and those the server reports in its replies
+//     (Gemini's 429 details, OpenAI's x-ratelimit-* headers and messages).
+//     A told quota is kept with a sliding log of starts; a learned one as
+//     the server refills it, a fixed window or a continuous bucket, and
+//     paced smoothly for a spell when a 429 contradicts it. Once a quota is
+//     spent, callers wait for it as they wait at the gate.
 //   - Slots bound the attempts in flight. The limit starts at
 //     [WithConcurrency] and grows up to [WithMaxConcurrency]: by one a
 //     success at first, and by one after every 10 successes in a row once
