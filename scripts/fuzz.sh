@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module for FUZZTIME each (default 8s; CI
-# passes 5s, so the two dozen targets fit a few minutes with their builds,
+# passes 3s, so the two dozen targets fit about two minutes with their builds,
 # which the go command caches per package), one target per
 # `go test -fuzz` invocation, as the go command requires, and prints the
 # executions each ran. A failure stops the script with the target's output;
