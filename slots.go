@@ -40,6 +40,7 @@ type waiter struct {
 	refusal  error     // why it was taken out of line, set under l.mu
 	cause    error     // the failure that made the call wait
 	budget   time.Duration
+	closed   string // what closed the gate w last slept for: "gate" or "pacing"
 }
 
 func nudge(w *waiter) {
@@ -69,11 +70,13 @@ func (l *Limiter) acquire(c *callBudget) error {
 		}
 		l.releaseSlot()
 		l.held(h)
+		c.hold(h.cause())
 	}
 	w, err := l.join(c, time.Now())
 	if err != nil {
 		return err
 	}
+	c.hold("slot")
 	return l.waitInLine(c, w)
 }
 
@@ -214,8 +217,10 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 			}
 			l.releaseSlot()
 			l.held(h)
+			c.hold(h.cause())
 			continue
 		case stepGate:
+			c.hold(w.closed)
 			if gate == nil {
 				gate = time.NewTimer(time.Until(opens) + time.Duration(l.cfg.rand()*float64(gateStagger)))
 			}
@@ -257,6 +262,10 @@ func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time) {
 		return stepOut, opens
 	}
 	if now.Before(l.openAt) {
+		w.closed = "gate"
+		if l.openReason == "quota" {
+			w.closed = "pacing"
+		}
 		return stepGate, l.openAt
 	}
 	if l.inFlight >= l.limit {
@@ -325,6 +334,14 @@ func (l *Limiter) nudgeHeadLocked() {
 	if e := l.line.Front(); e != nil {
 		nudge(e.Value.(*waiter))
 	}
+}
+
+// cause names what held a start back, for llmlimit.wait.cause.
+func (h Hold) cause() string {
+	if h.Quota {
+		return "pacing"
+	}
+	return "gate"
 }
 
 // held records that the state held a start back: the gate or a quota stays

@@ -1,0 +1,249 @@
+package llmlimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// limiterTel is a Limiter's instruments and tracer, with the attribute sets
+// it records most, made once. A Limiter without telemetry has none, and
+// its calls skip every step here.
+type limiterTel struct {
+	tracer   trace.Tracer
+	provider string // gen_ai.provider.name
+	model    string // the provider's default model, or ""
+
+	duration, waits       metric.Float64Histogram
+	tokens                metric.Int64Histogram
+	requests, retries     metric.Int64Counter
+	cooldowns             metric.Int64Counter
+	byOutcome             map[string]metric.MeasurementOption
+	byWait, byRetry, byCD map[string]metric.MeasurementOption
+}
+
+// Call outcomes, llmlimit.outcome of llmlimit.requests.
+var callOutcomes = []string{"success", "rate_limited", "quota_exhausted", "too_large", "transient", "permanent", "canceled", "refused"}
+
+// newLimiterTel returns l's telemetry as cfg asks, or nil for none, and
+// registers the callback of l's gauges.
+func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
+	m, tr, on := cfg.telemetryOf()
+	if !on {
+		return nil, nil
+	}
+	t := &limiterTel{tracer: tr, provider: genAIProvider(l.p.Name())}
+	if md, ok := l.p.(modelDefaulter); ok {
+		t.model = md.defaultModel()
+	}
+	var e instrumentErr
+	t.duration = secondsHistogram(m, &e, "gen_ai.client.operation.duration", "GenAI operation duration.", durationBounds)
+	var err error
+	t.tokens, err = m.Int64Histogram("gen_ai.client.token.usage", metric.WithUnit("{token}"),
+		metric.WithDescription("Number of input and output tokens used."), metric.WithExplicitBucketBoundaries(tokenBounds...))
+	e.keep(err)
+	t.requests = counter(m, &e, "llmlimit.requests", "{request}", "Generate calls of a Limiter, by how they ended.")
+	t.retries = counter(m, &e, "llmlimit.retries", "{retry}", "Attempts after the first of a call, by the failure retried.")
+	t.waits = secondsHistogram(m, &e, "llmlimit.wait.duration", "Time a call waited before an attempt started, by what held it.", waitBounds)
+	t.cooldowns = counter(m, &e, "llmlimit.cooldowns", "{cooldown}", "Pauses of the cooldown gate, by cause.")
+	limit, err := m.Int64ObservableGauge("llmlimit.slots.limit", metric.WithUnit("{slot}"),
+		metric.WithDescription("The Limiter's current slot limit: attempts it lets run at once."))
+	e.keep(err)
+	inFlight, err := m.Int64ObservableUpDownCounter("llmlimit.slots.in_flight", metric.WithUnit("{request}"),
+		metric.WithDescription("Attempts in flight."))
+	e.keep(err)
+	qLimit, err := m.Int64ObservableGauge("llmlimit.quota.limit", metric.WithUnit("{unit}"),
+		metric.WithDescription("A quota's limit per window, told or last reported by the server."))
+	e.keep(err)
+	qLeft, err := m.Int64ObservableGauge("llmlimit.quota.remaining", metric.WithUnit("{unit}"),
+		metric.WithDescription("What the server's last reply said was left of a quota."))
+	e.keep(err)
+	if err := e.result(); err != nil {
+		return nil, err
+	}
+	base := attribute.String(string(keyProvider), t.provider)
+	t.byOutcome = sets(base, keyOutcome, callOutcomes...)
+	t.byWait = sets(base, keyWaitCause, "gate", "pacing", "slot", "backoff")
+	t.byRetry = sets(base, keyRetryCause, "rate_limited", "transient")
+	t.byCD = sets(base, keyCooldownCause, "successes", "rate_limit", "server_hint")
+	only := measure(base)
+	byUnit := make([]metric.ObserveOption, units)
+	for u := range Unit(units) {
+		byUnit[u] = metric.WithAttributeSet(attribute.NewSet(base, keyQuotaUnit.String(u.String())))
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		g := l.gauges()
+		o.ObserveInt64(limit, int64(g.limit), only)
+		o.ObserveInt64(inFlight, int64(g.inFlight), only)
+		for u, q := range g.quotas {
+			if q.Limit > 0 {
+				o.ObserveInt64(qLimit, int64(q.Limit), byUnit[u])
+			}
+			if q.Limit > 0 && q.Remaining >= 0 {
+				o.ObserveInt64(qLeft, int64(q.Remaining), byUnit[u])
+			}
+		}
+		return nil
+	}, limit, inFlight, qLimit, qLeft)
+	if err != nil {
+		return nil, fmt.Errorf("llmlimit: meter provider: %w", err)
+	}
+	return t, nil
+}
+
+// sets returns one measurement option per value of key, each with base.
+func sets(base attribute.KeyValue, key attribute.Key, values ...string) map[string]metric.MeasurementOption {
+	m := make(map[string]metric.MeasurementOption, len(values))
+	for _, v := range values {
+		m[v] = measure(base, key.String(v))
+	}
+	return m
+}
+
+// gaugeValues is what the gauges show of a Limiter, read under its lock.
+type gaugeValues struct {
+	limit, inFlight int
+	quotas          [units]Quota
+}
+
+func (l *Limiter) gauges() gaugeValues {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := gaugeValues{limit: l.limit, inFlight: l.inFlight, quotas: l.reported}
+	for _, q := range l.cfg.quotas {
+		if g.quotas[q.Unit].Limit == 0 {
+			g.quotas[q.Unit] = Quota{Unit: q.Unit, Limit: q.Limit, Remaining: -1}
+		}
+	}
+	return g
+}
+
+// noteQuotasLocked keeps, per unit, the last quota of under a day a
+// server reported, for the gauges.
+func (l *Limiter) noteQuotasLocked(qs []Quota) {
+	for _, q := range qs {
+		if int(q.Unit) < units && q.Limit > 0 && q.Window < day {
+			l.reported[q.Unit] = q
+		}
+	}
+}
+
+// callObs observes one Generate: its span, and the attempt in progress.
+type callObs struct {
+	t     *limiterTel
+	span  trace.Span
+	model string // gen_ai.request.model
+}
+
+// startCall starts the span of a Generate.
+func (t *limiterTel) startCall(ctx context.Context, req *Request) (context.Context, *callObs) {
+	o := &callObs{t: t, model: t.model}
+	if req != nil && req.Model != "" {
+		o.model = req.Model
+	}
+	ctx, o.span = t.tracer.Start(ctx, "llmlimit.generate", trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(keyProvider.String(t.provider), keyRequestModel.String(o.model)))
+	return ctx, o
+}
+
+// end ends the call's span and counts the call by its outcome.
+func (o *callObs) end(ctx context.Context, err error) {
+	out := callOutcome(ctx, err)
+	o.t.requests.Add(ctx, 1, o.t.byOutcome[out])
+	o.span.SetAttributes(keyOutcome.String(out))
+	if err != nil {
+		o.span.SetAttributes(keyErrorType.String(out))
+		o.span.SetStatus(codes.Error, out)
+	}
+	o.span.End()
+}
+
+// callOutcome names how a call ended, for llmlimit.outcome.
+func callOutcome(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return "success"
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return "canceled"
+	case asWaitError(err) != nil:
+		return "refused"
+	case errors.Is(err, ErrQuotaExhausted):
+		return "quota_exhausted"
+	}
+	return KindOf(err).String()
+}
+
+// wait records a wait of d for cause before an attempt.
+func (o *callObs) wait(ctx context.Context, cause string, d time.Duration) {
+	o.t.waits.Record(ctx, d.Seconds(), o.t.byWait[cause])
+	o.span.AddEvent("llmlimit.wait", trace.WithAttributes(keyWaitCause.String(cause), keyWaitDuration.Float64(d.Seconds())))
+}
+
+// retry counts a retry of a failure of kind k.
+func (o *callObs) retry(ctx context.Context, k Kind) {
+	o.t.retries.Add(ctx, 1, o.t.byRetry[k.String()])
+}
+
+// startAttempt starts the client span of attempt number n (from 0).
+func (o *callObs) startAttempt(ctx context.Context, n int) (context.Context, trace.Span) {
+	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(o.t.provider), keyRequestModel.String(o.model)}
+	if n > 0 {
+		attrs = append(attrs, keyResendCount.Int(n))
+	}
+	return o.t.tracer.Start(ctx, operationChat+" "+o.model, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// endAttempt records an attempt that took d and ended in resp or r, and
+// the cooldowns it fired.
+func (o *callObs) endAttempt(ctx context.Context, span trace.Span, d time.Duration, resp *Response, r result, cfg *config) {
+	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(o.t.provider), keyRequestModel.String(o.model)}
+	if r.err == nil {
+		attrs = append(attrs, keyResponseModel.String(resp.Model))
+		span.SetAttributes(keyResponseModel.String(resp.Model),
+			keyInputTokens.Int(resp.Usage.InputTokens), keyOutputTokens.Int(resp.Usage.OutputTokens))
+	} else {
+		et := errorType(r)
+		attrs = append(attrs, keyErrorType.String(et))
+		span.SetAttributes(keyErrorType.String(et))
+		span.SetStatus(codes.Error, et)
+	}
+	o.t.duration.Record(ctx, d.Seconds(), metric.WithAttributes(attrs...))
+	if r.err == nil {
+		n := len(attrs)
+		o.t.tokens.Record(ctx, int64(resp.Usage.InputTokens), metric.WithAttributes(append(attrs[:n:n], keyTokenType.String("input"))...))
+		o.t.tokens.Record(ctx, int64(resp.Usage.OutputTokens), metric.WithAttributes(append(attrs[:n:n], keyTokenType.String("output"))...))
+	}
+	span.End()
+	o.cooldowns(ctx, r, cfg)
+}
+
+// cooldowns records the cooldowns an attempt fired, as counts and as
+// events of the call's span.
+func (o *callObs) cooldowns(ctx context.Context, r result, cfg *config) {
+	fire := func(n int64, cause string, pause time.Duration) {
+		if n <= 0 {
+			return
+		}
+		o.t.cooldowns.Add(ctx, n, o.t.byCD[cause])
+		o.span.AddEvent("llmlimit.cooldown", trace.WithAttributes(keyCooldownCause.String(cause), keyCooldownPause.Float64(pause.Seconds())))
+	}
+	fire(r.fired.Successes, "successes", cfg.successCooldown)
+	fire(r.fired.RateLimit, "rate_limit", cfg.rateLimitCooldown)
+	fire(r.fired.ServerHint, "server_hint", r.hint)
+}
+
+// errorType is error.type of a failed attempt: the HTTP status when the
+// server answered, else the failure's kind.
+func errorType(r result) string {
+	if pe := providerErrorOf(r.err); pe.StatusCode != 0 {
+		return strconv.Itoa(pe.StatusCode)
+	}
+	return r.kind.String()
+}
