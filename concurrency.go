@@ -173,8 +173,9 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 	if l.tel == nil {
 		return l.calls(ctx, req, maxWait, nil)
 	}
-	ctx, o := l.tel.startCall(ctx, req)
-	resp, err := l.calls(ctx, req, maxWait, o)
+	var o callObs
+	ctx = l.tel.startCall(ctx, req, &o)
+	resp, err := l.calls(ctx, req, maxWait, &o)
 	o.end(ctx, err)
 	return resp, err
 }

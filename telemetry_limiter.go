@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -21,12 +22,57 @@ type limiterTel struct {
 	provider string // gen_ai.provider.name
 	model    string // the provider's default model, or ""
 
-	duration, waits       metric.Float64Histogram
-	tokens                metric.Int64Histogram
-	requests, retries     metric.Int64Counter
-	cooldowns             metric.Int64Counter
-	byOutcome             map[string]metric.MeasurementOption
-	byWait, byRetry, byCD map[string]metric.MeasurementOption
+	duration, waits   metric.Float64Histogram
+	tokens            metric.Int64Histogram
+	requests, retries metric.Int64Counter
+	cooldowns         metric.Int64Counter
+	// The attribute sets recorded most, made once: passing an existing
+	// slice spares each variadic call an allocation.
+	byOutcome             map[string]measured
+	byWait, byRetry, byCD map[string]measured
+
+	mu       sync.Mutex
+	attempts map[attemptKey]*attemptSets // at most maxAttemptSets
+}
+
+// attemptKey is what varies between the attribute sets of attempts.
+type attemptKey struct{ request, response, errorType string }
+
+// attemptSets are the measurement options of one kind of attempt.
+type attemptSets struct {
+	duration, input, output measured
+}
+
+// maxAttemptSets bounds the attempt attribute sets kept: more models or
+// error types than this are rare, and are made afresh each time.
+const maxAttemptSets = 64
+
+// attemptSetsFor returns the measurement options of attempts of k.
+func (t *limiterTel) attemptSetsFor(k attemptKey) *attemptSets {
+	t.mu.Lock()
+	s, ok := t.attempts[k]
+	t.mu.Unlock()
+	if ok {
+		return s
+	}
+	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(t.provider), keyRequestModel.String(k.request)}
+	if k.errorType != "" {
+		attrs = append(attrs, keyErrorType.String(k.errorType))
+	} else {
+		attrs = append(attrs, keyResponseModel.String(k.response))
+	}
+	s = &attemptSets{duration: measures(attrs...)}
+	if k.errorType == "" {
+		n := len(attrs)
+		s.input = measures(append(attrs[:n:n], keyTokenType.String("input"))...)
+		s.output = measures(append(attrs[:n:n], keyTokenType.String("output"))...)
+	}
+	t.mu.Lock()
+	if len(t.attempts) < maxAttemptSets {
+		t.attempts[k] = s
+	}
+	t.mu.Unlock()
+	return s
 }
 
 // Call outcomes, llmlimit.outcome of llmlimit.requests.
@@ -39,7 +85,10 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 	if !on {
 		return nil, nil
 	}
-	t := &limiterTel{tracer: tr, provider: genAIProvider(l.p.Name())}
+	if cfg.tracerProvider == nil {
+		tr = nil // no spans at all, not even no-op ones
+	}
+	t := &limiterTel{tracer: tr, provider: genAIProvider(l.p.Name()), attempts: map[attemptKey]*attemptSets{}}
 	if md, ok := l.p.(modelDefaulter); ok {
 		t.model = md.defaultModel()
 	}
@@ -99,12 +148,23 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 }
 
 // sets returns one measurement option per value of key, each with base.
-func sets(base attribute.KeyValue, key attribute.Key, values ...string) map[string]metric.MeasurementOption {
-	m := make(map[string]metric.MeasurementOption, len(values))
+func sets(base attribute.KeyValue, key attribute.Key, values ...string) map[string]measured {
+	m := make(map[string]measured, len(values))
 	for _, v := range values {
-		m[v] = measure(base, key.String(v))
+		m[v] = measures(base, key.String(v))
 	}
 	return m
+}
+
+// measured is one attribute set as the options of Add and of Record.
+type measured struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func measures(attrs ...attribute.KeyValue) measured {
+	m := measure(attrs...)
+	return measured{add: []metric.AddOption{m}, rec: []metric.RecordOption{m}}
 }
 
 // gaugeValues is what the gauges show of a Limiter, read under its lock.
@@ -142,21 +202,26 @@ type callObs struct {
 	model string // gen_ai.request.model
 }
 
-// startCall starts the span of a Generate.
-func (t *limiterTel) startCall(ctx context.Context, req *Request) (context.Context, *callObs) {
-	o := &callObs{t: t, model: t.model}
+// startCall starts o as the observer of a Generate of req, and its span.
+func (t *limiterTel) startCall(ctx context.Context, req *Request, o *callObs) context.Context {
+	*o = callObs{t: t, model: t.model}
 	if req != nil && req.Model != "" {
 		o.model = req.Model
 	}
-	ctx, o.span = t.tracer.Start(ctx, "llmlimit.generate", trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(keyProvider.String(t.provider), keyRequestModel.String(o.model)))
-	return ctx, o
+	if t.tracer != nil {
+		ctx, o.span = t.tracer.Start(ctx, "llmlimit.generate", trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(keyProvider.String(t.provider), keyRequestModel.String(o.model)))
+	}
+	return ctx
 }
 
 // end ends the call's span and counts the call by its outcome.
 func (o *callObs) end(ctx context.Context, err error) {
 	out := callOutcome(ctx, err)
-	o.t.requests.Add(ctx, 1, o.t.byOutcome[out])
+	o.t.requests.Add(ctx, 1, o.t.byOutcome[out].add...)
+	if o.span == nil {
+		return
+	}
 	o.span.SetAttributes(keyOutcome.String(out))
 	if err != nil {
 		o.span.SetAttributes(keyErrorType.String(out))
@@ -182,17 +247,24 @@ func callOutcome(ctx context.Context, err error) string {
 
 // wait records a wait of d for cause before an attempt.
 func (o *callObs) wait(ctx context.Context, cause string, d time.Duration) {
-	o.t.waits.Record(ctx, d.Seconds(), o.t.byWait[cause])
+	o.t.waits.Record(ctx, d.Seconds(), o.t.byWait[cause].rec...)
+	if o.span == nil {
+		return
+	}
 	o.span.AddEvent("llmlimit.wait", trace.WithAttributes(keyWaitCause.String(cause), keyWaitDuration.Float64(d.Seconds())))
 }
 
 // retry counts a retry of a failure of kind k.
 func (o *callObs) retry(ctx context.Context, k Kind) {
-	o.t.retries.Add(ctx, 1, o.t.byRetry[k.String()])
+	o.t.retries.Add(ctx, 1, o.t.byRetry[k.String()].add...)
 }
 
-// startAttempt starts the client span of attempt number n (from 0).
+// startAttempt starts the client span of attempt number n (from 0); the
+// span is nil without a tracer.
 func (o *callObs) startAttempt(ctx context.Context, n int) (context.Context, trace.Span) {
+	if o.t.tracer == nil {
+		return ctx, nil
+	}
 	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(o.t.provider), keyRequestModel.String(o.model)}
 	if n > 0 {
 		attrs = append(attrs, keyResendCount.Int(n))
@@ -203,24 +275,28 @@ func (o *callObs) startAttempt(ctx context.Context, n int) (context.Context, tra
 // endAttempt records an attempt that took d and ended in resp or r, and
 // the cooldowns it fired.
 func (o *callObs) endAttempt(ctx context.Context, span trace.Span, d time.Duration, resp *Response, r result, cfg *config) {
-	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(o.t.provider), keyRequestModel.String(o.model)}
+	k := attemptKey{request: o.model}
 	if r.err == nil {
-		attrs = append(attrs, keyResponseModel.String(resp.Model))
-		span.SetAttributes(keyResponseModel.String(resp.Model),
-			keyInputTokens.Int(resp.Usage.InputTokens), keyOutputTokens.Int(resp.Usage.OutputTokens))
+		k.response = resp.Model
 	} else {
-		et := errorType(r)
-		attrs = append(attrs, keyErrorType.String(et))
-		span.SetAttributes(keyErrorType.String(et))
-		span.SetStatus(codes.Error, et)
+		k.errorType = errorType(r)
 	}
-	o.t.duration.Record(ctx, d.Seconds(), metric.WithAttributes(attrs...))
+	sets := o.t.attemptSetsFor(k)
+	o.t.duration.Record(ctx, d.Seconds(), sets.duration.rec...)
 	if r.err == nil {
-		n := len(attrs)
-		o.t.tokens.Record(ctx, int64(resp.Usage.InputTokens), metric.WithAttributes(append(attrs[:n:n], keyTokenType.String("input"))...))
-		o.t.tokens.Record(ctx, int64(resp.Usage.OutputTokens), metric.WithAttributes(append(attrs[:n:n], keyTokenType.String("output"))...))
+		o.t.tokens.Record(ctx, int64(resp.Usage.InputTokens), sets.input.rec...)
+		o.t.tokens.Record(ctx, int64(resp.Usage.OutputTokens), sets.output.rec...)
 	}
-	span.End()
+	if span != nil {
+		if r.err == nil {
+			span.SetAttributes(keyResponseModel.String(resp.Model),
+				keyInputTokens.Int(resp.Usage.InputTokens), keyOutputTokens.Int(resp.Usage.OutputTokens))
+		} else {
+			span.SetAttributes(keyErrorType.String(k.errorType))
+			span.SetStatus(codes.Error, k.errorType)
+		}
+		span.End()
+	}
 	o.cooldowns(ctx, r, cfg)
 }
 
@@ -231,7 +307,10 @@ func (o *callObs) cooldowns(ctx context.Context, r result, cfg *config) {
 		if n <= 0 {
 			return
 		}
-		o.t.cooldowns.Add(ctx, n, o.t.byCD[cause])
+		o.t.cooldowns.Add(ctx, n, o.t.byCD[cause].add...)
+		if o.span == nil {
+			return
+		}
 		o.span.AddEvent("llmlimit.cooldown", trace.WithAttributes(keyCooldownCause.String(cause), keyCooldownPause.Float64(pause.Seconds())))
 	}
 	fire(r.fired.Successes, "successes", cfg.successCooldown)
