@@ -40,7 +40,7 @@ type waiter struct {
 	refusal  error     // why it was taken out of line, set under l.mu
 	cause    error     // the failure that made the call wait
 	budget   time.Duration
-	closed   string // what closed the gate w last slept for: "gate" or "pacing"
+	closed   string // what closed the gate when w last looked: "gate", "pacing" or ""
 }
 
 func nudge(w *waiter) {
@@ -199,6 +199,9 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 	}()
 	for {
 		s, opens := l.headStep(w, time.Now())
+		if w.closed != "" {
+			c.hold(w.closed)
+		}
 		switch s {
 		case stepOut:
 			return w.refusal
@@ -220,7 +223,6 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 			c.hold(h.cause())
 			continue
 		case stepGate:
-			c.hold(w.closed)
 			if gate == nil {
 				gate = time.NewTimer(time.Until(opens) + time.Duration(l.cfg.rand()*float64(gateStagger)))
 			}
@@ -251,6 +253,15 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// What keeps w waiting, if the gate is closed: the gate itself or a
+	// quota, whether w is head yet or behind the head that waits for it.
+	w.closed = ""
+	if now.Before(l.openAt) {
+		w.closed = "gate"
+		if l.openReason == "quota" {
+			w.closed = "pacing"
+		}
+	}
 	switch {
 	case w.refusal != nil:
 		return stepOut, opens
@@ -262,10 +273,6 @@ func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time) {
 		return stepOut, opens
 	}
 	if now.Before(l.openAt) {
-		w.closed = "gate"
-		if l.openReason == "quota" {
-			w.closed = "pacing"
-		}
 		return stepGate, l.openAt
 	}
 	if l.inFlight >= l.limit {
