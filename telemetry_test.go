@@ -361,7 +361,7 @@ func eventString(e sdktrace.Event) string {
 	for _, a := range e.Attributes {
 		switch a.Key {
 		case "llmlimit.wait.duration", "llmlimit.cooldown.pause":
-			s += " " + a.Value.Emit()
+			s += " " + a.Value.String()
 		}
 	}
 	return s
