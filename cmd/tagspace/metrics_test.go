@@ -110,3 +110,23 @@ func scrape(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestMetricsAddr: TAG_SPACE_METRICS_ADDR serves /metrics as the flag
+// does, and an address that can't be listened on is bad usage, before any
+// call.
+func TestMetricsAddr(t *testing.T) {
+	dir := t.TempDir()
+	in, tags := writeSpace(t, dir, smallItems, smallTags)
+	args := []string{"-in", in, "-tags", tags, "-no-cache", "-out", filepath.Join(dir, "out.jsonl")}
+	r := runCLI(t, nil, map[string]string{metricsAddrEnv: "127.0.0.1:0"}, args...)
+	if r.code != exitOK || !strings.Contains(r.stderr, "serving metrics at http://127.0.0.1:") {
+		t.Errorf("%s=127.0.0.1:0: exit %d; stderr:\n%s", metricsAddrEnv, r.code, r.stderr)
+	}
+	r = runCLI(t, nil, nil, append(args, "-metrics-addr", "127.0.0.1:no-such-port")...)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "-metrics-addr 127.0.0.1:no-such-port") {
+		t.Errorf("bad -metrics-addr: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	if r.emulator != nil {
+		t.Error("bad -metrics-addr: the emulator was started")
+	}
+}
