@@ -33,6 +33,11 @@ type limiterTel struct {
 
 	mu       sync.Mutex
 	attempts map[attemptKey]*attemptSets // at most maxAttemptSets
+
+	// The span starts of calls and first attempts for the default model,
+	// made once.
+	callStart, attemptStart []trace.SpanStartOption
+	attemptName             string
 }
 
 // attemptKey is what varies between the attribute sets of attempts.
@@ -117,6 +122,8 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 	if err := e.result(); err != nil {
 		return nil, err
 	}
+	t.callStart = t.callStartOptions(t.model)
+	t.attemptStart, t.attemptName = t.attemptStartOptions(t.model, 0)
 	base := attribute.String(string(keyProvider), t.provider)
 	t.byOutcome = sets(base, keyOutcome, callOutcomes...)
 	t.byWait = sets(base, keyWaitCause, "gate", "pacing", "slot", "backoff")
@@ -208,11 +215,30 @@ func (t *limiterTel) startCall(ctx context.Context, req *Request, o *callObs) co
 	if req != nil && req.Model != "" {
 		o.model = req.Model
 	}
-	if t.tracer != nil {
-		ctx, o.span = t.tracer.Start(ctx, "llmlimit.generate", trace.WithSpanKind(trace.SpanKindInternal),
-			trace.WithAttributes(keyProvider.String(t.provider), keyRequestModel.String(o.model)))
+	if t.tracer == nil {
+		return ctx
 	}
+	opts := t.callStart
+	if o.model != t.model {
+		opts = t.callStartOptions(o.model)
+	}
+	ctx, o.span = t.tracer.Start(ctx, "llmlimit.generate", opts...)
 	return ctx
+}
+
+func (t *limiterTel) callStartOptions(model string) []trace.SpanStartOption {
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(keyProvider.String(t.provider), keyRequestModel.String(model))}
+}
+
+// attemptStartOptions returns the span start options and the span name of
+// attempt n (from 0) of a call to model.
+func (t *limiterTel) attemptStartOptions(model string, n int) ([]trace.SpanStartOption, string) {
+	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(t.provider), keyRequestModel.String(model)}
+	if n > 0 {
+		attrs = append(attrs, keyResendCount.Int(n))
+	}
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}, operationChat + " " + model
 }
 
 // end ends the call's span and counts the call by its outcome.
@@ -265,11 +291,11 @@ func (o *callObs) startAttempt(ctx context.Context, n int) (context.Context, tra
 	if o.t.tracer == nil {
 		return ctx, nil
 	}
-	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(o.t.provider), keyRequestModel.String(o.model)}
-	if n > 0 {
-		attrs = append(attrs, keyResendCount.Int(n))
+	opts, name := o.t.attemptStart, o.t.attemptName
+	if n > 0 || o.model != o.t.model {
+		opts, name = o.t.attemptStartOptions(o.model, n)
 	}
-	return o.t.tracer.Start(ctx, operationChat+" "+o.model, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return o.t.tracer.Start(ctx, name, opts...)
 }
 
 // endAttempt records an attempt that took d and ended in resp or r, and
