@@ -204,6 +204,7 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	begin := time.Now()
 	resp, err := r.t.p.Generate(ctx, req)
 	took := time.Since(begin)
+	r.t.tel.batch(ctx, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, false // finish marks them not attempted
@@ -356,6 +357,7 @@ func (r *run) settle(g *group, tags []string, provider string, cached bool, errF
 		}
 		p := r.progress
 		r.mu.Unlock()
+		r.t.tel.item(&res)
 		if onResult != nil {
 			onResult(res)
 		}

@@ -3,6 +3,9 @@ package llmlimit
 import (
 	"context"
 	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // noopProvider answers at once with a shared reply, so a benchmark measures
@@ -46,4 +49,39 @@ func BenchmarkLimiterParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkOverhead is BenchmarkLimiter without telemetry, with the OTel
+// SDK's metrics (a manual reader, never collected), and with its traces as
+// well (every span sampled, none exported): the cost of WithMeterProvider
+// and WithTracerProvider per call.
+func BenchmarkOverhead(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts func() []Option
+	}{
+		{"none", func() []Option { return nil }},
+		{"metrics", func() []Option {
+			return []Option{WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())))}
+		}},
+		{"metrics+traces", func() []Option {
+			return []Option{WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))),
+				WithTracerProvider(sdktrace.NewTracerProvider())}
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := append([]Option{WithSuccessCooldown(0, 0)}, bc.opts()...)
+			l, err := New(&noopProvider{resp: Response{Provider: "noop", Model: "m"}}, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, req := context.Background(), &Request{}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Generate(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

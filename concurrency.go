@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/llmlimit/llmlimit/internal/wait"
 )
 
@@ -105,6 +107,9 @@ type Limiter struct {
 	tokens         tokenEstimate
 	recent         minuteCount // successes of the last minute
 	stats          Stats
+	reported       [units]Quota // per unit, the last quota a server reported
+
+	tel *limiterTel // nil without WithMeterProvider and WithTracerProvider
 }
 
 const (
@@ -123,7 +128,8 @@ const (
 // [WithConcurrency], [WithMaxConcurrency], [WithSuccessCooldown],
 // [WithRateLimitCooldown], [WithMaxRetries], [WithBackoff], [WithJitter],
 // [WithMaxWait], [WithRequestsPerMinute], [WithRequestRate], [WithState],
-// [WithStateTimeout] and [WithLogger] — and ignores the others; an invalid
+// [WithStateTimeout], [WithLogger], [WithMeterProvider] and
+// [WithTracerProvider] — and ignores the others; an invalid
 // value is an error naming the setting.
 func New(p Provider, opts ...Option) (*Limiter, error) {
 	if p == nil {
@@ -139,6 +145,11 @@ func New(p Provider, opts ...Option) (*Limiter, error) {
 	l := &Limiter{p: p, cfg: cfg, limit: cfg.concurrency, local: new(MemoryState), shared: cfg.state,
 		budget: newRetryBudget(), openReason: "gate"}
 	l.log = cfg.logger.With("provider", p.Name())
+	tel, err := newLimiterTel(l, &l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.tel = tel
 	return l, nil
 }
 
@@ -166,8 +177,26 @@ func (l *Limiter) GenerateWait(ctx context.Context, req *Request, maxWait time.D
 }
 
 func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Duration) (*Response, error) {
+	if l.tel == nil {
+		return l.calls(ctx, req, maxWait, nil)
+	}
+	var o callObs
+	ctx = l.tel.startCall(ctx, req, &o)
+	resp, err := l.calls(ctx, req, maxWait, &o)
+	o.end(ctx, err)
+	return resp, err
+}
+
+// calls makes the attempts of one Generate; o observes them, when not nil.
+func (l *Limiter) calls(ctx context.Context, req *Request, maxWait time.Duration, o *callObs) (*Response, error) {
 	c := callBudget{ctx: ctx, maxWait: maxWait, cost: l.estimate(req)}
+	var last Kind // the kind of the failure being retried
 	for attempt := 0; ; attempt++ {
+		var begin time.Time
+		if o != nil {
+			begin = time.Now()
+		}
+		c.held = ""
 		if err := c.wait(func() error { return l.acquire(&c) }); err != nil {
 			return nil, err
 		}
@@ -178,7 +207,21 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 			return nil, err
 		}
 		l.countStart(attempt)
-		resp, r := l.attempt(ctx, req, c.cost, c.admitted)
+		actx := ctx
+		var span trace.Span
+		if o != nil {
+			if c.held != "" {
+				o.wait(ctx, c.held, c.admitted.Sub(begin))
+			}
+			if attempt > 0 {
+				o.retry(ctx, last)
+			}
+			actx, span = o.startAttempt(ctx, attempt)
+		}
+		resp, r := l.attempt(actx, req, c.cost, c.admitted)
+		if o != nil {
+			o.endAttempt(ctx, span, time.Since(c.admitted), resp, r, &l.cfg)
+		}
 		if r.err == nil {
 			if resp.Provider == "" {
 				resp.Provider = l.p.Name()
@@ -205,7 +248,10 @@ func (l *Limiter) generate(ctx context.Context, req *Request, maxWait time.Durat
 			l.countCanceled()
 			return nil, err
 		}
-		c.last = r.err
+		if o != nil {
+			o.wait(ctx, "backoff", delay)
+		}
+		c.last, last = r.err, r.kind
 	}
 }
 
@@ -245,6 +291,17 @@ type callBudget struct {
 	// admitted is when the state admitted the current attempt: when it
 	// starts, give or take the microseconds to the provider's call.
 	admitted time.Time
+	// held is what held the current attempt before it started: "gate",
+	// "pacing" or "slot"; "" when it started at once.
+	held string
+}
+
+// hold notes what holds the call back; the gate and pacing, which say
+// why, win over a slot, which may only be the wait behind them.
+func (c *callBudget) hold(why string) {
+	if c.held == "" || c.held == "slot" {
+		c.held = why
+	}
 }
 
 // budget returns how long the call may still wait at now, and whether that

@@ -15,6 +15,10 @@
 // reports what happened: success and fallback rates, 429s, cooldowns, cost
 // and cache hits.
 //
+// [WithMeterProvider] and [WithTracerProvider] record all of it as
+// OpenTelemetry metrics and traces, following the GenAI semantic
+// conventions where they apply; without them nothing is recorded.
+//
 // The llmtest package provides a scriptable fake [Provider] and a wire-level
 // emulator of both APIs for tests that must not touch the network.
 package llmlimit

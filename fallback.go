@@ -35,7 +35,7 @@ func Fallback(providers ...Provider) (Provider, error) { return NewFallback(prov
 // The returned provider implements [Resetter] (Reset reaches every member
 // that is one), [Wrapper] and [Waiter] (GenerateWait bounds the last
 // resort's wait by maxWait). It reads only [WithLogger] from opts, to log
-// each "fallback". Nil, repeated and cyclic members are rejected.
+// each "fallback", and [WithMeterProvider], to count them. Nil, repeated and cyclic members are rejected.
 func NewFallback(providers []Provider, opts ...Option) (Provider, error) {
 	if len(providers) == 0 {
 		return nil, errors.New("llmlimit: fallback: no providers")
@@ -54,10 +54,15 @@ func NewFallback(providers []Provider, opts ...Option) (Provider, error) {
 		names[i] = p.Name()
 	}
 	cfg := newConfig(opts)
+	tel, err := newFallbackTel(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &fallback{
 		members: append([]Provider(nil), providers...),
 		name:    "fallback(" + strings.Join(names, ",") + ")",
 		log:     cfg.logger,
+		tel:     tel,
 	}, nil
 }
 
@@ -96,6 +101,7 @@ type fallback struct {
 	members []Provider
 	name    string
 	log     *slog.Logger
+	tel     *fallbackTel
 }
 
 func (f *fallback) Name() string { return f.name }
@@ -138,6 +144,7 @@ func (f *fallback) GenerateWait(ctx context.Context, req *Request, maxWait time.
 		}
 		if i+1 < len(f.members) {
 			f.log.Info("fallback", "from", p.Name(), "to", f.members[i+1].Name(), "error", err.Error())
+			f.tel.pass(ctx, p.Name(), f.members[i+1].Name())
 		}
 	}
 	all := fmt.Errorf("llmlimit: all providers failed: %w", errors.Join(errs...))
@@ -154,6 +161,7 @@ func (f *fallback) GenerateWait(ctx context.Context, req *Request, maxWait time.
 	p := waiter.(Provider)
 	f.log.Info("fallback", "from", f.members[len(f.members)-1].Name(), "to", p.Name(),
 		"error", "every provider failed; waiting for the one free soonest", "wait", soonest.Wait)
+	f.tel.pass(ctx, f.members[len(f.members)-1].Name(), p.Name())
 	resp, err := waiter.GenerateWait(ctx, req, maxWait)
 	if err == nil {
 		return served(resp, p), nil

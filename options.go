@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option configures [New], [NewFallback] and [NewTagSpace]. One Option type
@@ -59,7 +62,9 @@ const (
 
 // config holds every constructor's settings.
 type config struct {
-	logger *slog.Logger
+	logger         *slog.Logger
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 
 	// Limiter.
 	concurrency           int

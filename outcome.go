@@ -22,6 +22,8 @@ type result struct {
 	// retryable is whether the kind may be retried; throttled is whether
 	// the retry budget forbids it anyway.
 	retryable, throttled bool
+	// fired counts the cooldowns the outcome fired.
+	fired Cooldowns
 }
 
 // finish applies an attempt's outcome to the counters, the slot limit and
@@ -55,7 +57,8 @@ func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err 
 	}
 	o.Reserved, o.Used, o.Admitted = cost, reply.used, admitted
 	if o.Success || o.RateLimited || o.Used != o.Reserved {
-		l.cooldowns(l.record(ctx, o), o)
+		r.fired = l.record(ctx, o)
+		l.cooldowns(r.fired, o)
 	}
 	return r
 }
@@ -115,6 +118,7 @@ func (l *Limiter) count(r *result, reply replyFacts, admitted time.Time, took ti
 	if q := requestQuota(reply.quotas); q != nil && q.Limit > 0 && q.Window > 0 && q.Window < day {
 		l.learned = *q
 	}
+	l.noteQuotasLocked(reply.quotas)
 	if r.err != nil && exceededTokens(reply.quotas) {
 		l.stats.RateLimitedTokens++
 	}

@@ -40,6 +40,7 @@ type waiter struct {
 	refusal  error     // why it was taken out of line, set under l.mu
 	cause    error     // the failure that made the call wait
 	budget   time.Duration
+	closed   string // what closed the gate when w last looked: "gate", "pacing" or ""
 }
 
 func nudge(w *waiter) {
@@ -69,11 +70,13 @@ func (l *Limiter) acquire(c *callBudget) error {
 		}
 		l.releaseSlot()
 		l.held(h)
+		c.hold(h.cause())
 	}
 	w, err := l.join(c, time.Now())
 	if err != nil {
 		return err
 	}
+	c.hold("slot")
 	return l.waitInLine(c, w)
 }
 
@@ -196,6 +199,9 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 	}()
 	for {
 		s, opens := l.headStep(w, time.Now())
+		if w.closed != "" {
+			c.hold(w.closed)
+		}
 		switch s {
 		case stepOut:
 			return w.refusal
@@ -214,6 +220,7 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 			}
 			l.releaseSlot()
 			l.held(h)
+			c.hold(h.cause())
 			continue
 		case stepGate:
 			if gate == nil {
@@ -246,6 +253,15 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// What keeps w waiting, if the gate is closed: the gate itself or a
+	// quota, whether w is head yet or behind the head that waits for it.
+	w.closed = ""
+	if now.Before(l.openAt) {
+		w.closed = "gate"
+		if l.openReason == "quota" {
+			w.closed = "pacing"
+		}
+	}
 	switch {
 	case w.refusal != nil:
 		return stepOut, opens
@@ -325,6 +341,14 @@ func (l *Limiter) nudgeHeadLocked() {
 	if e := l.line.Front(); e != nil {
 		nudge(e.Value.(*waiter))
 	}
+}
+
+// cause names what held a start back, for llmlimit.wait.cause.
+func (h Hold) cause() string {
+	if h.Quota {
+		return "pacing"
+	}
+	return "gate"
 }
 
 // held records that the state held a start back: the gate or a quota stays

@@ -110,11 +110,12 @@ type TagSpace struct {
 	cache  Cache
 	store  *Store
 	prices map[string]Price
+	tel    *tagSpaceTel // nil without WithMeterProvider
 }
 
 // NewTagSpace returns a TagSpace that tags through p. It reads the TagSpace
 // options (batch size, cache, max item bytes, prices, model, callbacks,
-// max concurrency, max retries, logger) and ignores the others; a bad value
+// max concurrency, max retries, logger, meter provider) and ignores the others; a bad value
 // is an error naming the setting.
 //
 // The cache is a new [LRUCache] of [WithCacheSize] entries unless
@@ -146,6 +147,11 @@ func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
 	if cfg.cacheEnabled {
 		t.store = cfg.store
 	}
+	tel, err := newTagSpaceTel(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.tel = tel
 	return t, nil
 }
 

@@ -36,6 +36,14 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	if err := validateOptions(opts); err != nil {
 		return exitUsage, usageError{err}
 	}
+	if c.metricsAddr != "" {
+		ms, err := serveMetrics(c.metricsAddr, stderr)
+		if err != nil {
+			return exitUsage, err
+		}
+		defer ms.close()
+		opts = append(opts, ms.option())
+	}
 	store, err := openStore(c, space.Name, stderr)
 	if err != nil {
 		var ue usageError

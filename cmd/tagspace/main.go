@@ -54,6 +54,7 @@ type cli struct {
 	cacheFile       string
 	geminiModel     string
 	openaiModel     string
+	metricsAddr     string            // serve /metrics here for the run; "" for none
 	tuning          []llmlimit.Option // from TAG_SPACE_* and the flags that mirror them
 	maxWaitSet      bool              // by flag or environment
 	maxItemBytes    int               // the item-size limit in effect
@@ -127,6 +128,7 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.emulate, "emulate", false, "use the built-in emulator even when API keys are set")
 	fs.StringVar(&c.geminiModel, "gemini-model", "", "Gemini model")
 	fs.StringVar(&c.openaiModel, "openai-model", "", "OpenAI model")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve the run's metrics in Prometheus format at http://ADDR/metrics, e.g. 127.0.0.1:9464")
 	for _, t := range tuningFlags {
 		if t.boolean {
 			fs.Bool(t.flag, false, t.usage+" ("+t.env+")")
@@ -152,6 +154,9 @@ func checkCommandLine(fs *flag.FlagSet, c *cli, env func(string) string) (*cli, 
 		return nil, usagef("-tags needs -in: built-in spaces carry their own vocabulary")
 	case c.noCache && c.cacheFile != "":
 		return nil, usagef("-no-cache and -cache-file are mutually exclusive")
+	}
+	if c.metricsAddr == "" {
+		c.metricsAddr = strings.TrimSpace(env(metricsAddrEnv))
 	}
 	tu, err := newTuning(fs, env)
 	if err != nil {

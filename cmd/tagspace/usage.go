@@ -19,6 +19,7 @@ var flagDefaults = map[string]string{
 	"cache-file":   "<user cache dir>/llmlimit/" + storeFileName,
 	"gemini-model": llmlimit.DefaultGeminiModel,
 	"openai-model": llmlimit.DefaultOpenAIModel,
+	"metrics-addr": "none; or $" + metricsAddrEnv,
 }
 
 // printUsage prints every flag with its default, tuning flags with the

@@ -1,0 +1,93 @@
+package llmlimit
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// fallbackTel counts a Fallback's passes from one member to the next; a
+// nil one counts nothing.
+type fallbackTel struct {
+	passes metric.Int64Counter
+}
+
+func newFallbackTel(cfg *config) (*fallbackTel, error) {
+	if cfg.meterProvider == nil {
+		return nil, nil
+	}
+	var e instrumentErr
+	t := &fallbackTel{passes: counter(cfg.meterProvider.Meter(instrumentationName), &e,
+		"llmlimit.fallbacks", "{fallback}", "Calls a Fallback passed from one member to another.")}
+	return t, e.result()
+}
+
+// pass counts a call passed from the member named from to the one named to.
+func (t *fallbackTel) pass(ctx context.Context, from, to string) {
+	if t == nil {
+		return
+	}
+	t.passes.Add(ctx, 1, measure(keyFallbackFrom.String(from), keyFallbackTo.String(to)))
+}
+
+// tagSpaceTel counts a TagSpace's items and batches; a nil one counts
+// nothing.
+type tagSpaceTel struct {
+	items, hits, batches metric.Int64Counter
+	byItem, byBatch      map[string]metric.MeasurementOption
+}
+
+func newTagSpaceTel(cfg *config) (*tagSpaceTel, error) {
+	if cfg.meterProvider == nil {
+		return nil, nil
+	}
+	m := cfg.meterProvider.Meter(instrumentationName)
+	var e instrumentErr
+	t := &tagSpaceTel{
+		items:   counter(m, &e, "llmlimit.tagspace.items", "{item}", "Items a TagSpace run settled, by outcome."),
+		hits:    counter(m, &e, "llmlimit.tagspace.cache.hits", "{item}", "Items a TagSpace run answered from its cache."),
+		batches: counter(m, &e, "llmlimit.tagspace.batches", "{batch}", "Batches a TagSpace run sent, by outcome."),
+		byItem:  map[string]metric.MeasurementOption{},
+		byBatch: map[string]metric.MeasurementOption{},
+	}
+	for _, v := range []string{"tagged", "cached", "failed", "not_attempted"} {
+		t.byItem[v] = measure(attribute.String(string(keyOutcome), v))
+	}
+	for _, v := range []string{"served", "failed"} {
+		t.byBatch[v] = measure(attribute.String(string(keyOutcome), v))
+	}
+	return t, e.result()
+}
+
+// item counts a settled item.
+func (t *tagSpaceTel) item(res *Result) {
+	if t == nil {
+		return
+	}
+	ctx := context.Background()
+	out := "tagged"
+	switch {
+	case errors.Is(res.Err, ErrNotAttempted):
+		out = "not_attempted"
+	case res.Err != nil:
+		out = "failed"
+	case res.Cached:
+		out = "cached"
+		t.hits.Add(ctx, 1)
+	}
+	t.items.Add(ctx, 1, t.byItem[out])
+}
+
+// batch counts a batch sent, served or not.
+func (t *tagSpaceTel) batch(ctx context.Context, err error) {
+	if t == nil {
+		return
+	}
+	out := "served"
+	if err != nil {
+		out = "failed"
+	}
+	t.batches.Add(ctx, 1, t.byBatch[out])
+}
