@@ -48,6 +48,6 @@ func ExampleWithMeterProvider() {
 	}
 	// Output:
 	// llmlimit.requests success 1
-	// span: chat gemini-2.5-flash
+	// span: generate_content gemini-2.5-flash
 	// span: llmlimit.generate
 }

@@ -20,7 +20,7 @@ import (
 // except the Fallback and TagSpace ones, which name providers by Name:
 //
 //	Instrument                        Type           Unit       Attributes
-//	gen_ai.client.operation.duration  histogram      s          gen_ai.operation.name=chat, gen_ai.request.model,
+//	gen_ai.client.operation.duration  histogram      s          gen_ai.operation.name, gen_ai.request.model,
 //	                                                            gen_ai.response.model, error.type (status code or kind)
 //	gen_ai.client.token.usage         histogram      {token}    gen_ai.operation.name, gen_ai.request.model,
 //	                                                            gen_ai.response.model, gen_ai.token.type=input|output
@@ -59,7 +59,8 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // ("llmlimit.wait", with llmlimit.wait.cause and llmlimit.wait.duration in
 // seconds) and the cooldowns its attempts fired ("llmlimit.cooldown", with
 // llmlimit.cooldown.cause and llmlimit.cooldown.pause), and under it one
-// client span per attempt named "chat {gen_ai.request.model}", with the
+// client span per attempt named "{gen_ai.operation.name} {gen_ai.request.model}"
+// (generate_content for Gemini, chat otherwise), with the
 // GenAI conventions' attributes (those of gen_ai.client.operation.duration,
 // and gen_ai.usage.input_tokens and gen_ai.usage.output_tokens) and
 // http.request.resend_count on retries. The attempt's context, passed to
@@ -95,9 +96,22 @@ const (
 	keyFallbackTo    = attribute.Key("llmlimit.fallback.to")
 )
 
-// operationChat is gen_ai.operation.name of a Generate: one system and
-// one user message to a chat or generate-content API.
-const operationChat = "chat"
+// gen_ai.operation.name of a Generate, as the conventions name the two
+// APIs: Gemini's generateContent is "generate_content" ("multimodal content
+// generation operation such as Gemini Generate Content"), OpenAI's chat
+// completions, and any other provider's call, "chat".
+const (
+	operationChat            = "chat"
+	operationGenerateContent = "generate_content"
+)
+
+// genAIOperation returns gen_ai.operation.name for a gen_ai.provider.name.
+func genAIOperation(provider string) string {
+	if provider == "gcp.gemini" {
+		return operationGenerateContent
+	}
+	return operationChat
+}
 
 // Advisory bucket boundaries of the GenAI client metrics, as the
 // conventions give them.

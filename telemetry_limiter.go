@@ -18,9 +18,10 @@ import (
 // it records most, made once. A Limiter without telemetry has none, and
 // its calls skip every step here.
 type limiterTel struct {
-	tracer   trace.Tracer
-	provider string // gen_ai.provider.name
-	model    string // the provider's default model, or ""
+	tracer    trace.Tracer
+	provider  string // gen_ai.provider.name
+	operation string // gen_ai.operation.name
+	model     string // the provider's default model, or ""
 
 	duration, waits   metric.Float64Histogram
 	tokens            metric.Int64Histogram
@@ -60,7 +61,7 @@ func (t *limiterTel) attemptSetsFor(k attemptKey) *attemptSets {
 	if ok {
 		return s
 	}
-	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(t.provider), keyRequestModel.String(k.request)}
+	attrs := []attribute.KeyValue{keyOperation.String(t.operation), keyProvider.String(t.provider), keyRequestModel.String(k.request)}
 	if k.errorType != "" {
 		attrs = append(attrs, keyErrorType.String(k.errorType))
 	} else {
@@ -93,7 +94,8 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 	if cfg.tracerProvider == nil {
 		tr = nil // no spans at all, not even no-op ones
 	}
-	t := &limiterTel{tracer: tr, provider: genAIProvider(l.p.Name()), attempts: map[attemptKey]*attemptSets{}}
+	provider := genAIProvider(l.p.Name())
+	t := &limiterTel{tracer: tr, provider: provider, operation: genAIOperation(provider), attempts: map[attemptKey]*attemptSets{}}
 	if md, ok := l.p.(modelDefaulter); ok {
 		t.model = md.defaultModel()
 	}
@@ -234,11 +236,11 @@ func (t *limiterTel) callStartOptions(model string) []trace.SpanStartOption {
 // attemptStartOptions returns the span start options and the span name of
 // attempt n (from 0) of a call to model.
 func (t *limiterTel) attemptStartOptions(model string, n int) ([]trace.SpanStartOption, string) {
-	attrs := []attribute.KeyValue{keyOperation.String(operationChat), keyProvider.String(t.provider), keyRequestModel.String(model)}
+	attrs := []attribute.KeyValue{keyOperation.String(t.operation), keyProvider.String(t.provider), keyRequestModel.String(model)}
 	if n > 0 {
 		attrs = append(attrs, keyResendCount.Int(n))
 	}
-	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}, operationChat + " " + model
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}, t.operation + " " + model
 }
 
 // end ends the call's span and counts the call by its outcome.

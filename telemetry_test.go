@@ -192,7 +192,9 @@ func TestTelemetryScriptedRun(t *testing.T) {
 
 func checkScriptedMetrics(t *testing.T, got map[string]metricdata.Metrics) {
 	t.Helper()
-	op := attribute.String(semOperationName, "chat")
+	// The conventions name Gemini's operation generate_content and OpenAI's chat.
+	gemOp := attribute.String(semOperationName, "generate_content")
+	oaiOp := attribute.String(semOperationName, "chat")
 	gemini := attribute.String(semProviderName, "gcp.gemini")
 	openai := attribute.String(semProviderName, "openai")
 	gemReq := attribute.String(semRequestModel, "gemini-2.5-flash")
@@ -203,16 +205,16 @@ func checkScriptedMetrics(t *testing.T, got map[string]metricdata.Metrics) {
 	outcome := func(v string) attribute.KeyValue { return attribute.String("llmlimit.outcome", v) }
 	want := []metricdata.Metrics{
 		{Name: semOperationDuration, Description: "GenAI operation duration.", Unit: "s", Data: histogram(semDurationBounds,
-			point[float64]{[]attribute.KeyValue{op, gemini, gemReq, gemResp}, []float64{0.1, 0.1}},
-			point[float64]{[]attribute.KeyValue{op, gemini, gemReq, attribute.String(semErrorType, "429")}, []float64{0.1}},
-			point[float64]{[]attribute.KeyValue{op, gemini, gemReq, attribute.String(semErrorType, "400")}, []float64{0.1}},
-			point[float64]{[]attribute.KeyValue{op, openai, oaiReq, oaiResp}, []float64{0.3}},
+			point[float64]{[]attribute.KeyValue{gemOp, gemini, gemReq, gemResp}, []float64{0.1, 0.1}},
+			point[float64]{[]attribute.KeyValue{gemOp, gemini, gemReq, attribute.String(semErrorType, "429")}, []float64{0.1}},
+			point[float64]{[]attribute.KeyValue{gemOp, gemini, gemReq, attribute.String(semErrorType, "400")}, []float64{0.1}},
+			point[float64]{[]attribute.KeyValue{oaiOp, openai, oaiReq, oaiResp}, []float64{0.3}},
 		)},
 		{Name: semTokenUsage, Description: "Number of input and output tokens used.", Unit: "{token}", Data: histogram(semTokenBounds,
-			point[int64]{[]attribute.KeyValue{op, gemini, gemReq, gemResp, input}, []int64{10, 10}},
-			point[int64]{[]attribute.KeyValue{op, gemini, gemReq, gemResp, output}, []int64{5, 5}},
-			point[int64]{[]attribute.KeyValue{op, openai, oaiReq, oaiResp, input}, []int64{10}},
-			point[int64]{[]attribute.KeyValue{op, openai, oaiReq, oaiResp, output}, []int64{5}},
+			point[int64]{[]attribute.KeyValue{gemOp, gemini, gemReq, gemResp, input}, []int64{10, 10}},
+			point[int64]{[]attribute.KeyValue{gemOp, gemini, gemReq, gemResp, output}, []int64{5, 5}},
+			point[int64]{[]attribute.KeyValue{oaiOp, openai, oaiReq, oaiResp, input}, []int64{10}},
+			point[int64]{[]attribute.KeyValue{oaiOp, openai, oaiReq, oaiResp, output}, []int64{5}},
 		)},
 		{Name: "llmlimit.requests", Unit: "{request}", Data: sum(true,
 			count{[]attribute.KeyValue{gemini, outcome("success")}, 2},
@@ -272,12 +274,14 @@ func checkScriptedSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) {
 		status codes.Code
 		events []string
 	}
-	op := attribute.String(semOperationName, "chat")
+	// The conventions name Gemini's operation generate_content and OpenAI's chat.
+	gemOp := attribute.String(semOperationName, "generate_content")
+	oaiOp := attribute.String(semOperationName, "chat")
 	gemini := attribute.String(semProviderName, "gcp.gemini")
 	openai := attribute.String(semProviderName, "openai")
 	gemReq := attribute.String(semRequestModel, "gemini-2.5-flash")
 	oaiReq := attribute.String(semRequestModel, "gpt-4o-mini")
-	gemOK := []attribute.KeyValue{op, gemini, gemReq, attribute.String(semResponseModel, "gemini-2.5-flash-001"),
+	gemOK := []attribute.KeyValue{gemOp, gemini, gemReq, attribute.String(semResponseModel, "gemini-2.5-flash-001"),
 		attribute.Int(semInputTokens, 10), attribute.Int(semOutputTokens, 5)}
 	call := func(p, model attribute.KeyValue, outcome string) []attribute.KeyValue {
 		a := []attribute.KeyValue{p, model, attribute.String("llmlimit.outcome", outcome)}
@@ -288,19 +292,19 @@ func checkScriptedSpans(t *testing.T, spans []sdktrace.ReadOnlySpan) {
 	}
 	// In the order they end.
 	want := []wantSpan{
-		{name: "chat gemini-2.5-flash", kind: trace.SpanKindClient, parent: 1, attrs: gemOK},
+		{name: "generate_content gemini-2.5-flash", kind: trace.SpanKindClient, parent: 1, attrs: gemOK},
 		{name: "llmlimit.generate", kind: trace.SpanKindInternal, parent: -1, attrs: call(gemini, gemReq, "success")},
-		{name: "chat gemini-2.5-flash", kind: trace.SpanKindClient, parent: 4, status: codes.Error,
-			attrs: []attribute.KeyValue{op, gemini, gemReq, attribute.String(semErrorType, "429")}},
-		{name: "chat gemini-2.5-flash", kind: trace.SpanKindClient, parent: 4,
+		{name: "generate_content gemini-2.5-flash", kind: trace.SpanKindClient, parent: 4, status: codes.Error,
+			attrs: []attribute.KeyValue{gemOp, gemini, gemReq, attribute.String(semErrorType, "429")}},
+		{name: "generate_content gemini-2.5-flash", kind: trace.SpanKindClient, parent: 4,
 			attrs: append([]attribute.KeyValue{attribute.Int(semResendCount, 1)}, gemOK...)},
 		{name: "llmlimit.generate", kind: trace.SpanKindInternal, parent: -1, attrs: call(gemini, gemReq, "success"),
 			events: []string{"llmlimit.cooldown server_hint 2", "llmlimit.wait backoff 2"}},
-		{name: "chat gemini-2.5-flash", kind: trace.SpanKindClient, parent: 6, status: codes.Error,
-			attrs: []attribute.KeyValue{op, gemini, gemReq, attribute.String(semErrorType, "400")}},
+		{name: "generate_content gemini-2.5-flash", kind: trace.SpanKindClient, parent: 6, status: codes.Error,
+			attrs: []attribute.KeyValue{gemOp, gemini, gemReq, attribute.String(semErrorType, "400")}},
 		{name: "llmlimit.generate", kind: trace.SpanKindInternal, parent: -1, attrs: call(gemini, gemReq, "permanent"), status: codes.Error},
 		{name: "chat gpt-4o-mini", kind: trace.SpanKindClient, parent: 8,
-			attrs: []attribute.KeyValue{op, openai, oaiReq, attribute.String(semResponseModel, "gpt-4o-mini-001"),
+			attrs: []attribute.KeyValue{oaiOp, openai, oaiReq, attribute.String(semResponseModel, "gpt-4o-mini-001"),
 				attribute.Int(semInputTokens, 10), attribute.Int(semOutputTokens, 5)}},
 		{name: "llmlimit.generate", kind: trace.SpanKindInternal, parent: -1, attrs: call(openai, oaiReq, "success")},
 	}

@@ -52,7 +52,7 @@ func TestMetricsScrapedDuringRun(t *testing.T) {
 		`gen_ai_client_operation_duration_seconds_bucket{`,
 		`gen_ai_client_token_usage_bucket{`,
 		`gen_ai_provider_name="gcp.gemini"`,
-		`gen_ai_operation_name="chat"`,
+		`gen_ai_operation_name="generate_content"`,
 		`gen_ai_token_type="input"`,
 		`llmlimit_requests_total{`,
 		`llmlimit_slots_limit{`,
