@@ -163,6 +163,9 @@ func (c *config) validateTagSpace() error {
 	if err := c.validateShared(); err != nil {
 		return err
 	}
+	if err := c.validateMode(); err != nil {
+		return err
+	}
 	switch {
 	case c.batchSize < 1:
 		return fmt.Errorf("llmlimit: batch size %d: must be at least 1", c.batchSize)
