@@ -45,6 +45,10 @@ type Result struct {
 // Progress is how far a run has got.
 type Progress struct {
 	Total, Done, Cached, Failed int
+	// Batch is the state of the run's batch jobs ([ModeBatch]), added up
+	// over them, as last polled; its Total, the jobs' requests, is 0 when
+	// the run has none.
+	Batch BatchStatus
 }
 
 // ErrNotAttempted matches the error of an item a run stopped before it
@@ -145,6 +149,9 @@ func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
 	}
 	if cfg.cacheEnabled {
 		t.store = cfg.store
+	}
+	if b, _ := findBatcher(p); cfg.mode == ModeBatch && b == nil {
+		return nil, fmt.Errorf("llmlimit: batch mode: no provider under %s has a batch API", p.Name())
 	}
 	return t, nil
 }
@@ -259,10 +266,25 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	t.cfg.logger.Info("run start", "space", s.Name, "items", len(s.Items), "batch_size", t.cfg.batchSize,
 		"cache", t.cache != nil, "store", t.store != nil)
 
-	r.dispatch(ctx, r.prepare(ctx))
+	if t.cfg.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.deadline)
+		defer cancel()
+	}
+	groups := r.prepare(ctx)
+	resumed := 0
+	if t.cfg.mode != ModeSync {
+		resumed = r.loadJobs(ctx, groups)
+	}
+	mode, why := r.chooseMode(ctx, ceilDiv(len(groups), t.cfg.batchSize), resumed)
+	t.cfg.logger.Info("mode", "mode", mode, "reason", why)
+	if mode == ModeBatch {
+		groups = r.batchMode(ctx, groups)
+	}
+	r.dispatch(ctx, groups)
 	canceled := r.finish(ctx)
 
-	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results}
+	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results, Mode: mode.String(), ModeReason: why}
 	for _, res := range r.results {
 		switch {
 		case errors.Is(res.Err, ErrNotAttempted):
@@ -280,7 +302,11 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 		rep.CacheHitRate = float64(rep.Cached) / float64(rep.Items)
 	}
 	r.cache.fill(rep)
+	r.dropJobs()
 	r.tally.fill(rep, nodes, before, snapshot(nodes))
+	if br := r.br; br != nil && mode == ModeBatch {
+		rep.BatchJobs, rep.BatchItems, rep.BatchWaitSeconds = len(br.jobs), br.items, br.wait.Seconds()
+	}
 	rep.ElapsedSeconds = time.Since(start).Seconds()
 	rep.HeldSeconds = r.held.Seconds()
 	t.cfg.logger.Info("run end", "space", s.Name, "items", rep.Items, "tagged", rep.Tagged,
@@ -291,6 +317,8 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	}
 	return rep, nil
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // checkSpace rejects what no call could fix and returns the normalized
 // vocabulary.
