@@ -45,9 +45,13 @@ func batchSpace(t *testing.T, x e2e, api string, store *llmlimit.Store, opts ...
 func syncCalls(x e2e) int { return x.emu.Counters().Gemini.Requests + x.emu.Counters().OpenAI.Requests }
 
 // syncServed is how many synchronous requests the emulator has answered.
-func syncServed(x e2e) int { return x.emu.Counters().Gemini.Successes + x.emu.Counters().OpenAI.Successes }
+func syncServed(x e2e) int {
+	return x.emu.Counters().Gemini.Successes + x.emu.Counters().OpenAI.Successes
+}
 
-func batchJobs(x e2e) int { return x.emu.BatchCounters().Gemini.Jobs + x.emu.BatchCounters().OpenAI.Jobs }
+func batchJobs(x e2e) int {
+	return x.emu.BatchCounters().Gemini.Jobs + x.emu.BatchCounters().OpenAI.Jobs
+}
 
 // sameResults asserts two runs' results are the same, item by item.
 func sameResults(t *testing.T, got, want *llmlimit.Report) {
