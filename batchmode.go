@@ -50,6 +50,9 @@ func (r *run) chooseMode(ctx context.Context, ops, resumed int) (Mode, string) {
 	cfg := &r.t.cfg
 	switch cfg.mode {
 	case ModeSync:
+		if !cfg.modeSet {
+			return ModeSync, "sync, the default mode"
+		}
 		return ModeSync, "sync mode asked for"
 	case ModeBatch:
 		return ModeBatch, "batch mode asked for"

@@ -108,6 +108,22 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // as another call of the run succeeds, or, with nothing else left to send,
 // as a probe, one batch at a time with backoff; after [WithOutageWait] of
 // outage the batches put aside fail with the provider's error.
+//
+// In batch mode ([WithMode]) a run sends its uncached batches, built as
+// above, as the requests of one job of the provider's batch API ([Batcher]:
+// the first provider in the tree that has one, called around the
+// Limiters, since the batch API has a quota of its own), polls the job
+// with backoff ([WithBatchPoll]), reading its state into
+// Progress.Batch, and reads the job's answers with the same validator. What
+// the job does not answer (failed, expired or cancelled requests, replies
+// missing or invalid) is then sent synchronously, as in sync mode, in the
+// same run. With a [Store] the job is recorded there as soon as it is
+// submitted, with which items each request asks about, so that a run
+// stopped while it waits (a crash, a cancelled context, a deadline) leaves
+// the job running and a later run on the same store, in any process,
+// collects it instead of submitting again; [WithCancelJobs] cancels the
+// job instead. A job's answers about items the collecting run doesn't
+// have are dropped.
 type TagSpace struct {
 	p      Provider
 	cfg    config
@@ -118,8 +134,9 @@ type TagSpace struct {
 
 // NewTagSpace returns a TagSpace that tags through p. It reads the TagSpace
 // options (batch size, cache, max item bytes, prices, model, callbacks,
-// max concurrency, max retries, logger) and ignores the others; a bad value
-// is an error naming the setting.
+// max concurrency, max retries, logger, mode, deadline and the batch
+// settings) and ignores the others; a bad value is an error naming the
+// setting, and so is [ModeBatch] when no provider under p is a [Batcher].
 //
 // The cache is a new [LRUCache] of [WithCacheSize] entries unless
 // [WithCache] gives one, in front of the [Store] of [WithStore] if any;

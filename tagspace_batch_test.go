@@ -324,3 +324,83 @@ func TestTagSpaceBatchNeedsBatcher(t *testing.T) {
 		t.Errorf("%v: mode %s (%s)", err, rep.Mode, rep.ModeReason)
 	}
 }
+
+// TestTagSpaceBatchSwapCheck runs batch mode on the checked protocol: the
+// job's answers are read with the checked validator, as sync replies are.
+func TestTagSpaceBatchSwapCheck(t *testing.T) {
+	inBubble(t, batchQuota(llmtest.BatchConfig{Latency: time.Hour}), func(t *testing.T, x e2e) {
+		s := e2eSpace(100)
+		rep, err := batchSpace(t, x, "openai", nil, llmlimit.WithMode(llmlimit.ModeBatch), llmlimit.WithSwapCheck(true)).Run(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if checkTags(t, s, rep) != 100 || rep.BatchItems != 100 || syncCalls(x) != 0 {
+			t.Errorf("%d tagged, %d from the job, %d sync calls", rep.Tagged, rep.BatchItems, syncCalls(x))
+		}
+	})
+}
+
+// TestTagSpaceBatchLostJob resumes from a store whose job the provider no
+// longer knows (another emulator: another account, or past retention):
+// the run submits a new job for its items.
+func TestTagSpaceBatchLostJob(t *testing.T) {
+	inBubble(t, batchQuota(llmtest.BatchConfig{Latency: time.Hour}), func(t *testing.T, x e2e) {
+		s := e2eSpace(50)
+		store, err := llmlimit.OpenStore(filepath.Join(t.TempDir(), "results.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		first := batchSpace(t, x, "openai", store, llmlimit.WithMode(llmlimit.ModeBatch), llmlimit.WithProgress(func(p llmlimit.Progress) {
+			if p.Batch.Total > 0 {
+				cancel()
+			}
+		}))
+		if _, err := first.Run(ctx, s); !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		other := llmtest.NewEmulator(keyed(batchQuota(llmtest.BatchConfig{Latency: time.Hour})))
+		y := e2e{emu: other, openai: llmlimit.NewOpenAI(other.OpenAIClient(e2eOpenAIKey), "")}
+		rep, err := batchSpace(t, y, "openai", store, llmlimit.WithMode(llmlimit.ModeBatch)).Run(t.Context(), s)
+		if err != nil || rep.BatchItems != 50 || batchJobs(y) != 1 || syncCalls(y) != 0 {
+			t.Errorf("%v: %d from jobs, %d jobs, %d sync calls", err, rep.BatchItems, batchJobs(y), syncCalls(y))
+		}
+	})
+}
+
+// TestTagSpaceBatchPollBackoff checks the polling cadence: 30 s, growing
+// by half to 5 minutes, as the HTTP requests of a one-hour job show.
+func TestTagSpaceBatchPollBackoff(t *testing.T) {
+	inBubble(t, batchQuota(llmtest.BatchConfig{Latency: time.Hour}), func(t *testing.T, x e2e) {
+		var at []time.Duration
+		start := time.Now()
+		// Every poll reports the job's state; the items the job tags
+		// report at the time of the last one.
+		ts := batchSpace(t, x, "openai", nil, llmlimit.WithMode(llmlimit.ModeBatch), llmlimit.WithProgress(func(p llmlimit.Progress) {
+			if p.Batch.Total > 0 {
+				at = append(at, time.Since(start))
+			}
+		}))
+		if _, err := ts.Run(t.Context(), e2eSpace(50)); err != nil {
+			t.Fatal(err)
+		}
+		// Polls at 0, 30s, 75s, 142.5s, ... until the job has ended.
+		var want []time.Duration
+		for i, d := 0, time.Duration(0); d <= time.Hour+5*time.Minute; i++ {
+			want = append(want, d)
+			if d >= time.Hour {
+				break
+			}
+			d += pollDelay(i)
+		}
+		var polls []time.Duration
+		for _, d := range at {
+			if len(polls) == 0 || polls[len(polls)-1] != d {
+				polls = append(polls, d)
+			}
+		}
+		if !slices.Equal(polls, want) {
+			t.Errorf("polls at %v, want %v", polls, want)
+		}
+	})
+}
