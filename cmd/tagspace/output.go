@@ -293,6 +293,10 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 		fmt.Fprintf(w, "emulator served: gemini %d requests (%d answered 429), openai %d requests (%d answered 429)\n",
 			c.Gemini.Requests, c.Gemini.RateLimited+c.Gemini.QuotaExceeded,
 			c.OpenAI.Requests, c.OpenAI.RateLimited+c.OpenAI.QuotaExceeded)
+		if b := pl.emulator.BatchCounters(); b.Gemini.Jobs+b.OpenAI.Jobs > 0 {
+			fmt.Fprintf(w, "emulator batch API: gemini %d jobs (%d requests), openai %d jobs (%d requests)\n",
+				b.Gemini.Jobs, b.Gemini.Lines, b.OpenAI.Jobs, b.OpenAI.Lines)
+		}
 	}
 }
 
