@@ -50,10 +50,7 @@ func (r *run) chooseMode(ctx context.Context, ops, resumed int) (Mode, string) {
 	cfg := &r.t.cfg
 	switch cfg.mode {
 	case ModeSync:
-		if !cfg.modeSet {
-			return ModeSync, "sync, the default mode"
-		}
-		return ModeSync, "sync mode asked for"
+		return ModeSync, "sync mode (the default)"
 	case ModeBatch:
 		return ModeBatch, "batch mode asked for"
 	}

@@ -58,7 +58,7 @@ const (
 // batch or auto; default sync). Batch mode needs a [Batcher] in the
 // provider tree: NewTagSpace refuses ModeBatch without one, and ModeAuto
 // without one always picks sync.
-func WithMode(m Mode) Option { return func(c *config) { c.mode, c.modeSet = m, true } }
+func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
 
 // WithDeadline gives a TagSpace run d from its start to finish
 // (TAG_SPACE_DEADLINE; 0, the default, sets none): the run then stops as

@@ -99,7 +99,6 @@ type config struct {
 
 	// TagSpace batch mode.
 	mode           Mode
-	modeSet        bool
 	deadline       time.Duration
 	batchThreshold int
 	pollFirst      time.Duration
