@@ -218,6 +218,10 @@ func TestTagSpaceBatchFallsBackToSync(t *testing.T) {
 		// 80% of the requests ran before the window ended; OpenAI
 		// returns them, Gemini none.
 		{"expired", llmtest.BatchConfig{Latency: 30 * time.Hour, Window: 24 * time.Hour}, map[string]int{"gemini": 0, "openai": n * 4 / 5}},
+		// OpenAI's validation refuses a file of more lines than the
+		// account may send: the job fails without running; Gemini has no
+		// such bound.
+		{"failed", llmtest.BatchConfig{Latency: time.Hour, MaxLines: 10}, map[string]int{"gemini": n, "openai": 0}},
 		{"out-of-order-and-stray", llmtest.BatchConfig{Latency: time.Hour, OutOfOrder: true, StrayLines: 7}, map[string]int{"gemini": n, "openai": n}},
 	}
 	for _, c := range cases {

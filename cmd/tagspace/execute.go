@@ -127,6 +127,9 @@ func writeResume(w io.Writer, r *llmlimit.Report, store *llmlimit.Store) {
 	}
 	fmt.Fprintf(w, "tagspace: %s of %d items; run the same command again to resume: the %d tagged are in %s\n",
 		left, r.Items, r.Tagged, store.Path())
+	if r.NotAttempted > 0 && r.BatchJobs > 0 {
+		fmt.Fprintf(w, "tagspace: the batch jobs run on unless cancelled (-cancel-jobs); the rerun collects what they answer instead of submitting again\n")
+	}
 }
 
 // writeOutputs writes the results and the report. An interrupted run
