@@ -36,12 +36,12 @@ func syncCapacity(p Provider, d time.Duration) (calls int, known bool) {
 			return true
 		}
 		if a := ar.Availability(); a.Limit > 0 && a.Window > 0 {
-			total += float64(a.Limit) * float64(d-a.Wait) / float64(a.Window)
+			total += float64(a.Limit) * float64(max(d-a.Wait, 0)) / float64(a.Window)
 			known = true
 		}
 		return false
 	})
-	return int(max(total, 0)), known
+	return int(total), known
 }
 
 // chooseMode decides how the run sends its calls, ops of them uncached,

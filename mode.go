@@ -107,8 +107,8 @@ func (c *config) validateMode() error {
 // pollDelay is the wait before poll i+1 (from 0): first·1.5^i, capped at
 // max.
 //
-//	i      0    1    2      3      4      5      6     7...
-//	delay  30s  45s  1m7.5s 1m41s  2m32s  3m48s  5m    5m
+//	i      0    1    2       3          4           5           6...
+//	delay  30s  45s  1m7.5s  1m41.25s   2m31.875s   3m47.8125s  5m
 func pollDelay(first, max time.Duration, i int) time.Duration {
 	d := first
 	for range i {
