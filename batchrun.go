@@ -261,7 +261,15 @@ func (r *run) pollJob(ctx context.Context, j *runJob) {
 	}
 	j.errs++
 	r.t.cfg.logger.Warn("batch job poll failed", "provider", br.name, "failures", j.errs, "error", err)
-	if jobLost(err) || j.errs >= maxJobErrors {
+	switch {
+	case jobLost(err):
+		r.giveUp(j)
+	case j.errs >= maxJobErrors:
+		// Its items are about to be sent synchronously: a job that runs
+		// on would bill them twice.
+		if cerr := br.b.CancelBatch(ctx, j.rec.Handle); cerr != nil {
+			r.t.cfg.logger.Warn("batch job not cancelled", "provider", br.name, "error", cerr)
+		}
 		r.giveUp(j)
 	}
 }
@@ -269,6 +277,8 @@ func (r *run) pollJob(ctx context.Context, j *runJob) {
 // giveUp sends what j asked about to the synchronous path.
 func (r *run) giveUp(j *runJob) {
 	br := r.br
+	r.t.cfg.logger.Warn("batch job given up: sending its items synchronously", "provider", br.name,
+		"requests", len(j.rec.Requests))
 	j.done = true
 	br.drop = append(br.drop, j.rec.Handle)
 	for _, q := range j.rec.Requests {

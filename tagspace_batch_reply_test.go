@@ -24,6 +24,7 @@ type scriptedBatcher struct {
 	mu      sync.Mutex
 	reqs    []llmlimit.BatchRequest
 	submits int
+	cancels int
 }
 
 func (b *scriptedBatcher) SubmitBatch(_ context.Context, reqs []llmlimit.BatchRequest) (string, error) {
@@ -63,7 +64,12 @@ func (b *scriptedBatcher) CollectBatch(_ context.Context, _ string, ids []string
 	return out, nil
 }
 
-func (b *scriptedBatcher) CancelBatch(context.Context, string) error { return nil }
+func (b *scriptedBatcher) CancelBatch(context.Context, string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cancels++
+	return nil
+}
 
 // TestTagSpaceBatchBadLines answers a job's requests with what the
 // validator must refuse: invalid JSON, entries for the items of another
@@ -111,4 +117,46 @@ func TestTagSpaceBatchBadLines(t *testing.T) {
 			t.Errorf("%d tagged, %d from the job, %d sync calls, %d submissions", rep.Tagged, rep.BatchItems, b.Calls(), b.submits)
 		}
 	})
+}
+
+// flakyPolls is a scriptedBatcher whose first fails polls fail with a
+// server error.
+type flakyPolls struct {
+	*scriptedBatcher
+	fails, polls int
+}
+
+func (f *flakyPolls) PollBatch(ctx context.Context, h string) (llmlimit.BatchStatus, error) {
+	f.polls++
+	if f.polls <= f.fails {
+		return llmlimit.BatchStatus{}, &llmlimit.ProviderError{Provider: f.Name(), StatusCode: 503, Kind: llmlimit.KindTransient,
+			Err: fmt.Errorf("unavailable")}
+	}
+	return f.scriptedBatcher.PollBatch(ctx, h)
+}
+
+// TestTagSpaceBatchPollFailures fails polls: a few in a row are polled
+// through; five in a row give the job up, cancelled so that it bills
+// nothing, its items served synchronously.
+func TestTagSpaceBatchPollFailures(t *testing.T) {
+	for _, c := range []struct{ fails, fromJob, syncCalls, cancels int }{{4, 50, 0, 0}, {5, 0, 10, 1}} {
+		t.Run(fmt.Sprint(c.fails), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := e2eSpace(50)
+				b := &flakyPolls{scriptedBatcher: &scriptedBatcher{Fake: llmtest.NewFake("scripted"),
+					corrupt: func(_ int, _ *llmlimit.Request, a string) string { return a }}, fails: c.fails}
+				ts, err := llmlimit.NewTagSpace(b, llmlimit.WithMode(llmlimit.ModeBatch))
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, err := ts.Run(t.Context(), s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if checkTags(t, s, rep) != 50 || rep.BatchItems != c.fromJob || b.Calls() != c.syncCalls || b.cancels != c.cancels {
+					t.Errorf("%d tagged, %d from the job, %d sync calls, %d cancels", rep.Tagged, rep.BatchItems, b.Calls(), b.cancels)
+				}
+			})
+		})
+	}
 }
