@@ -55,3 +55,27 @@ func TestBatchMode(t *testing.T) {
 		t.Errorf("results: %s", out)
 	}
 }
+
+// TestAutoMode lets auto mode pick: batch above the threshold, said in
+// the summary; sync below it, with no batch figures.
+func TestAutoMode(t *testing.T) {
+	dir := t.TempDir()
+	items, tags := writeSpace(t, dir, smallItems, smallTags)
+	for _, c := range []struct{ threshold, want string }{
+		{"2", "mode                  batch (auto: 3 calls, above the batch threshold of 2)"},
+		{"3", "mode                  sync (auto: 3 calls, within the batch threshold, and no deadline)"},
+	} {
+		r := runCLI(t, nil, nil, "-in", items, "-tags", tags, "-out", filepath.Join(dir, "out.jsonl"), "-no-cache",
+			"-mode", "auto", "-batch-threshold", c.threshold)
+		if r.code != exitOK || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("threshold %s: exit %d, want %q in:\n%s", c.threshold, r.code, c.want, r.stderr)
+		}
+		if batch := strings.Contains(r.stderr, "batch jobs  "); batch != strings.Contains(c.want, "batch (") {
+			t.Errorf("threshold %s: batch figures shown: %v", c.threshold, batch)
+		}
+	}
+	r := runCLI(t, nil, nil, "-in", items, "-tags", tags, "-mode", "fast")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "-mode=") {
+		t.Errorf("-mode fast: exit %d:\n%s", r.code, r.stderr)
+	}
+}
