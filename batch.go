@@ -29,6 +29,8 @@ type run struct {
 	// primary's Name.
 	ops, fallback opTimes
 	primary       string
+	// br is batch mode's part of the run; nil in sync mode.
+	br *batchRun
 	// schema and schemaChecked are shared by the run's requests;
 	// providers only read them.
 	schema, schemaChecked map[string]any
@@ -184,23 +186,7 @@ func (r *run) batch(ctx context.Context, groups []*group) {
 // items left untagged and why; ok is false when nothing is to be retried
 // (a provider error settled every item, or ctx ended).
 func (r *run) call(ctx context.Context, groups []*group) (missing []*group, cause error, ok bool) {
-	ids := make([]string, len(groups))
-	items := make([]prompt.Item, len(groups))
-	for i, g := range groups {
-		ids[i] = r.id(g)
-		items[i] = prompt.Item{ID: ids[i], Text: g.text}
-	}
-	req := &Request{
-		Model:      r.t.cfg.model,
-		System:     prompt.System,
-		Prompt:     prompt.Build(items, r.vocab),
-		JSONSchema: r.schema,
-	}
-	// A batch of one has no other item to mix it up with.
-	checked := r.t.cfg.swapCheck && len(groups) > 1
-	if checked {
-		req.System, req.Prompt, req.JSONSchema = prompt.SystemChecked, prompt.BuildChecked(items, r.vocab), r.schemaChecked
-	}
+	req, ids, checked := r.request(groups)
 	begin := time.Now()
 	resp, err := r.t.p.Generate(ctx, req)
 	took := time.Since(begin)
@@ -222,7 +208,37 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 		r.fallback.add(took)
 	}
 	r.sched.up()
+	missing, cause = r.accept(resp, groups, ids, checked)
+	return missing, cause, true
+}
 
+// request is the call that tags groups, the ids it names them by, and
+// whether it asks for the checked protocol.
+func (r *run) request(groups []*group) (req *Request, ids []string, checked bool) {
+	ids = make([]string, len(groups))
+	items := make([]prompt.Item, len(groups))
+	for i, g := range groups {
+		ids[i] = r.id(g)
+		items[i] = prompt.Item{ID: ids[i], Text: g.text}
+	}
+	req = &Request{
+		Model:      r.t.cfg.model,
+		System:     prompt.System,
+		Prompt:     prompt.Build(items, r.vocab),
+		JSONSchema: r.schema,
+	}
+	// A batch of one has no other item to mix it up with.
+	checked = r.t.cfg.swapCheck && len(groups) > 1
+	if checked {
+		req.System, req.Prompt, req.JSONSchema = prompt.SystemChecked, prompt.BuildChecked(items, r.vocab), r.schemaChecked
+	}
+	return req, ids, checked
+}
+
+// accept reads resp, the reply to a request that named groups by ids, with
+// the batch protocol's validator; it keeps and settles the groups the reply
+// tags and returns the others and why they are left.
+func (r *run) accept(resp *Response, groups []*group, ids []string, checked bool) (missing []*group, cause error) {
 	var got map[string][]string
 	var perr error
 	if checked {
@@ -236,9 +252,8 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	}
 	o := r.cache.policy.originOf(resp)
 	o.at = time.Now()
-	var keep []record
 	if r.cache.on() {
-		keep = make([]record, 0, len(got))
+		keep := make([]record, 0, len(got))
 		for i, g := range groups {
 			if tags, found := got[ids[i]]; found {
 				keep = append(keep, record{key: g.key, val: stored{tags: tags, origin: o}})
@@ -255,7 +270,7 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	}
 	switch {
 	case len(missing) == 0:
-		return nil, nil, true
+		return nil, nil
 	case perr != nil:
 		cause = perr
 	case len(missing) == len(groups):
@@ -265,7 +280,7 @@ func (r *run) call(ctx context.Context, groups []*group) (missing []*group, caus
 	}
 	r.t.cfg.logger.Warn("bad reply", "provider", resp.Provider, "items", len(groups),
 		"missing", len(missing), "error", cause)
-	return missing, cause, true
+	return missing, cause
 }
 
 // failed handles a batch whose call failed: during an outage its groups

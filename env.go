@@ -118,6 +118,14 @@ var envTable = []struct {
 		func(c *config) string { return strconv.FormatBool(c.swapCheck) }},
 	{"TAG_SPACE_MAX_ITEM_BYTES", envInt(WithMaxItemBytes, 1, maxItemBytesSetting),
 		func(c *config) string { return strconv.Itoa(c.maxItemBytes) }},
+	{"TAG_SPACE_MODE", envMode,
+		func(c *config) string { return c.mode.String() }},
+	{"TAG_SPACE_DEADLINE", envDuration(WithDeadline),
+		func(c *config) string { return c.deadline.String() }},
+	{"TAG_SPACE_BATCH_THRESHOLD", envInt(WithBatchThreshold, 0, maxCount),
+		func(c *config) string { return strconv.Itoa(c.batchThreshold) }},
+	{"TAG_SPACE_CANCEL_JOBS", envBool(WithCancelJobs),
+		func(c *config) string { return strconv.FormatBool(c.cancelJobs) }},
 }
 
 func envInt(set func(int) Option, min, max int) func(string) (Option, error) {
@@ -134,6 +142,14 @@ func envInt(set func(int) Option, min, max int) func(string) (Option, error) {
 		}
 		return set(n), nil
 	}
+}
+
+func envMode(v string) (Option, error) {
+	m, err := ParseMode(v)
+	if err != nil {
+		return nil, fmt.Errorf("want sync, batch or auto")
+	}
+	return WithMode(m), nil
 }
 
 func envBool(set func(bool) Option) func(string) (Option, error) {

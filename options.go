@@ -102,6 +102,14 @@ type config struct {
 	onProgress   func(Progress)
 	onResult     func(Result)
 
+	// TagSpace batch mode.
+	mode           Mode
+	deadline       time.Duration
+	batchThreshold int
+	pollFirst      time.Duration
+	pollMax        time.Duration
+	cancelJobs     bool
+
 	// rand returns a float in [0,1); tests replace it to pin jitter.
 	rand func() float64
 }
@@ -125,6 +133,9 @@ func defaultConfig() config {
 		outageWait:            defaultOutageWait,
 		stateTimeout:          defaultStateTimeout,
 		reAsks:                -1,
+		batchThreshold:        defaultBatchThreshold,
+		pollFirst:             defaultPollFirst,
+		pollMax:               defaultPollMax,
 	}
 }
 

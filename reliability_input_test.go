@@ -30,6 +30,7 @@ func TestReliabilityBadEnv(t *testing.T) {
 		duration = "duration"
 		boolean  = "boolean"
 		tokens   = "tokens" // a count of tokens, where a billion is the bound
+		mode     = "mode"
 	)
 	kinds := map[string]string{
 		"TAG_SPACE_AI_CONCURRENCY": positive, "TAG_SPACE_MAX_AI_CONCURRENCY": positive,
@@ -39,7 +40,8 @@ func TestReliabilityBadEnv(t *testing.T) {
 		"TAG_SPACE_MAX_RETRIES": count, "TAG_SPACE_MAX_WAIT": duration, "TAG_SPACE_REQUESTS_PER_MINUTE": count,
 		"TAG_SPACE_TOKENS_PER_MINUTE": tokens, "TAG_SPACE_SUCCESS_COOLDOWN_ALWAYS": boolean,
 		"TAG_SPACE_OUTAGE_WAIT": duration, "TAG_SPACE_SWAP_CHECK": boolean,
-		"TAG_SPACE_MAX_ITEM_BYTES": positive,
+		"TAG_SPACE_MAX_ITEM_BYTES": positive, "TAG_SPACE_MODE": mode, "TAG_SPACE_DEADLINE": duration,
+		"TAG_SPACE_BATCH_THRESHOLD": count, "TAG_SPACE_CANCEL_JOBS": boolean,
 	}
 	if vs := llmlimit.Variables(); len(kinds) != len(vs) {
 		t.Fatalf("the table covers %d variables, Variables lists %d", len(kinds), len(vs))
@@ -50,6 +52,7 @@ func TestReliabilityBadEnv(t *testing.T) {
 		duration: {"abc", "-5s", "5 parsecs", "1e300", "876000h"},
 		boolean:  {"maybe", "2", "yes please"},
 		tokens:   {"abc", "-1", "1.5", "0x10", "99999999999999999999", "1000000001"},
+		mode:     {"fast", "0", "batches", "sync,batch"},
 	}
 	for _, v := range llmlimit.Variables() {
 		name := v.Name

@@ -19,8 +19,27 @@ type Report struct {
 	Failed       int `json:"failed"`
 	NotAttempted int `json:"not_attempted"`
 	Cached       int `json:"cached"`
-	// Operations counts LLM batch calls that were served.
+	// Operations counts LLM batch calls that were served, the requests of
+	// batch jobs answered included.
 	Operations int `json:"operations"`
+	// Mode is how the run sent its calls, "sync" or "batch" (see [Mode]),
+	// and ModeReason why: the mode asked for, or what [ModeAuto] weighed.
+	Mode       string `json:"mode"`
+	ModeReason string `json:"mode_reason"`
+	// BatchJobs counts the batch jobs a batch-mode run submitted or
+	// resumed; BatchItems the items tagged from their results, and
+	// BatchWaitSeconds how long the run waited for them (part of
+	// ElapsedSeconds). Whatever the jobs left untagged was sent
+	// synchronously.
+	BatchJobs        int     `json:"batch_jobs"`
+	BatchItems       int     `json:"batch_items"`
+	BatchWaitSeconds float64 `json:"batch_wait_seconds"`
+	// BatchCostUSD is the part of CostUSD the batch jobs' results cost, at
+	// the batch price; BatchAtSyncPriceUSD is what the same tokens cost at
+	// the synchronous price, so CostUSD − BatchCostUSD +
+	// BatchAtSyncPriceUSD is what the run would have cost in sync mode.
+	BatchCostUSD        float64 `json:"batch_cost_usd"`
+	BatchAtSyncPriceUSD float64 `json:"batch_at_sync_price_usd"`
 	// PrimarySuccessRate and FallbackRate are the shares of Operations
 	// served by the first provider and by a later one.
 	PrimarySuccessRate float64 `json:"primary_success_rate"`
@@ -39,8 +58,9 @@ type Report struct {
 	// is the first error reading or writing it, "" when none.
 	Stored     int    `json:"stored"`
 	StoreError string `json:"store_error,omitempty"`
-	// AvgOpSeconds is the mean wall time of a served operation, waits and
-	// retries included.
+	// AvgOpSeconds is the mean wall time of a served synchronous
+	// operation, waits and retries included; batch jobs' answers are left
+	// out (see BatchWaitSeconds).
 	AvgOpSeconds float64 `json:"avg_op_seconds"`
 	// CostUSD is the run's cost from token usage and per-model prices.
 	CostUSD          float64 `json:"cost_usd"`
@@ -85,13 +105,18 @@ type ProviderReport struct {
 	QuotaExhausted int64 `json:"quota_exhausted"`
 	// RateLimitedTokens is the part of RateLimited whose 429 named a token
 	// quota; HeldForTokens counts the starts pacing held for one.
-	RateLimitedTokens int64   `json:"rate_limited_tokens"`
-	HeldForTokens     int64   `json:"held_for_tokens"`
-	Retries           int64   `json:"retries"`
-	Errors            int64   `json:"errors"`
-	InputTokens       int64   `json:"input_tokens"`
-	OutputTokens      int64   `json:"output_tokens"`
-	CostUSD           float64 `json:"cost_usd"`
+	RateLimitedTokens int64 `json:"rate_limited_tokens"`
+	HeldForTokens     int64 `json:"held_for_tokens"`
+	Retries           int64 `json:"retries"`
+	Errors            int64 `json:"errors"`
+	// BatchRequests counts the requests of batch jobs this provider
+	// answered, which are not among Calls: they draw on the batch API's
+	// quota, not the synchronous one. Their tokens and cost are in the
+	// token counts and CostUSD.
+	BatchRequests int64   `json:"batch_requests"`
+	InputTokens   int64   `json:"input_tokens"`
+	OutputTokens  int64   `json:"output_tokens"`
+	CostUSD       float64 `json:"cost_usd"`
 }
 
 func snapshot(nodes []treeNode) []Stats {
@@ -118,13 +143,44 @@ type tally struct {
 	totalCost  float64
 	primary    string
 	primaryOps int
+	// batched counts the batch jobs' answers by provider: requests,
+	// tokens and cost; batchOps, batchCost and batchFull add them up, the
+	// cost at the batch and at the synchronous price.
+	batched   map[string]*ProviderReport
+	batchOps  int
+	batchCost float64
+	batchFull float64
 }
 
 func newTally(prices map[string]Price, primary string) *tally {
 	return &tally{
 		prices: prices, primary: primary,
 		served: map[string]*ProviderReport{}, failed: map[string]*ProviderReport{},
-		unpriced: map[string]bool{},
+		unpriced: map[string]bool{}, batched: map[string]*ProviderReport{},
+	}
+}
+
+// serveBatch records a batch job's answer to one request.
+func (t *tally) serveBatch(resp *Response) {
+	price, priced := priceOf(t.prices, resp.Model)
+	c, full := price.batchCost(resp.Usage), price.cost(resp.Usage)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ops++
+	t.batchOps++
+	if resp.Provider == t.primary {
+		t.primaryOps++
+	}
+	pr := entry(t.batched, resp.Provider)
+	pr.BatchRequests++
+	pr.InputTokens += int64(resp.Usage.InputTokens)
+	pr.OutputTokens += int64(resp.Usage.OutputTokens)
+	pr.CostUSD += c
+	t.batchCost += c
+	t.batchFull += full
+	t.totalCost += c
+	if !priced {
+		t.unpriced[resp.Model] = true
 	}
 }
 
@@ -213,6 +269,7 @@ func (pr *ProviderReport) add(q *ProviderReport) {
 	pr.HeldForTokens += q.HeldForTokens
 	pr.Retries += q.Retries
 	pr.Errors += q.Errors
+	pr.BatchRequests += q.BatchRequests
 	pr.InputTokens += q.InputTokens
 	pr.OutputTokens += q.OutputTokens
 	pr.CostUSD += q.CostUSD
@@ -229,9 +286,12 @@ func (t *tally) fill(rep *Report, nodes []treeNode, before, after []Stats) {
 	if t.ops > 0 {
 		rep.PrimarySuccessRate = float64(t.primaryOps) / float64(t.ops)
 		rep.FallbackRate = float64(t.ops-t.primaryOps) / float64(t.ops)
-		rep.AvgOpSeconds = t.opTime.Seconds() / float64(t.ops)
 		rep.CostPer100OpsUSD = 100 * t.totalCost / float64(t.ops)
 	}
+	if n := t.ops - t.batchOps; n > 0 {
+		rep.AvgOpSeconds = t.opTime.Seconds() / float64(n)
+	}
+	rep.BatchCostUSD, rep.BatchAtSyncPriceUSD = t.batchCost, t.batchFull
 	var cd Cooldowns
 	rep.Providers = map[string]*ProviderReport{}
 	bare := map[string]bool{}
@@ -278,6 +338,9 @@ func (t *tally) fill(rep *Report, nodes []treeNode, before, after []Stats) {
 			rep.Providers[name] = new(ProviderReport)
 			rep.Providers[name].add(s)
 		}
+	}
+	for name, b := range t.batched {
+		entry(rep.Providers, name).add(b)
 	}
 	rep.Cooldowns = map[string]int64{
 		"successes": cd.Successes, "rate_limit": cd.RateLimit, "server_hint": cd.ServerHint,

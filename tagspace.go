@@ -45,6 +45,10 @@ type Result struct {
 // Progress is how far a run has got.
 type Progress struct {
 	Total, Done, Cached, Failed int
+	// Batch is the state of the run's batch jobs ([ModeBatch]), added up
+	// over them, as last polled; its Total, the jobs' requests, is 0 when
+	// the run has none.
+	Batch BatchStatus
 }
 
 // ErrNotAttempted matches the error of an item a run stopped before it
@@ -104,6 +108,22 @@ var ErrBadReply = errors.New("llmlimit: no valid tags in the model's reply")
 // as another call of the run succeeds, or, with nothing else left to send,
 // as a probe, one batch at a time with backoff; after [WithOutageWait] of
 // outage the batches put aside fail with the provider's error.
+//
+// In batch mode ([WithMode]) a run sends its uncached batches, built as
+// above, as the requests of one job of the provider's batch API ([Batcher]:
+// the first provider in the tree that has one, called around the
+// Limiters, since the batch API has a quota of its own), polls the job
+// with backoff ([WithBatchPoll]), reading its state into
+// Progress.Batch, and reads the job's answers with the same validator. What
+// the job does not answer (failed, expired or cancelled requests, replies
+// missing or invalid) is then sent synchronously, as in sync mode, in the
+// same run. With a [Store] the job is recorded there as soon as it is
+// submitted, with which items each request asks about, so that a run
+// stopped while it waits (a crash, a cancelled context, a deadline) leaves
+// the job running and a later run on the same store, in any process,
+// collects it instead of submitting again; [WithCancelJobs] cancels the
+// job instead. A job's answers about items the collecting run doesn't
+// have are dropped.
 type TagSpace struct {
 	p      Provider
 	cfg    config
@@ -115,8 +135,10 @@ type TagSpace struct {
 
 // NewTagSpace returns a TagSpace that tags through p. It reads the TagSpace
 // options (batch size, cache, max item bytes, prices, model, callbacks,
-// max concurrency, max retries, logger, meter provider) and ignores the others; a bad value
-// is an error naming the setting.
+// max concurrency, max retries, logger, meter provider, mode, deadline and
+// the batch settings) and ignores the others; a bad value is an error
+// naming the setting, and so is [ModeBatch] when no provider under p is a
+// [Batcher].
 //
 // The cache is a new [LRUCache] of [WithCacheSize] entries unless
 // [WithCache] gives one, in front of the [Store] of [WithStore] if any;
@@ -147,6 +169,9 @@ func NewTagSpace(p Provider, opts ...Option) (*TagSpace, error) {
 	if cfg.cacheEnabled {
 		t.store = cfg.store
 	}
+	if b, _ := findBatcher(p); cfg.mode == ModeBatch && b == nil {
+		return nil, fmt.Errorf("llmlimit: batch mode: no provider under %s has a batch API", p.Name())
+	}
 	tel, err := newTagSpaceTel(&cfg)
 	if err != nil {
 		return nil, err
@@ -167,6 +192,9 @@ func isNil(c Cache) bool {
 // validateTagSpace checks the settings a TagSpace uses.
 func (c *config) validateTagSpace() error {
 	if err := c.validateShared(); err != nil {
+		return err
+	}
+	if err := c.validateMode(); err != nil {
 		return err
 	}
 	switch {
@@ -262,10 +290,25 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	t.cfg.logger.Info("run start", "space", s.Name, "items", len(s.Items), "batch_size", t.cfg.batchSize,
 		"cache", t.cache != nil, "store", t.store != nil)
 
-	r.dispatch(ctx, r.prepare(ctx))
+	if t.cfg.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.deadline)
+		defer cancel()
+	}
+	groups := r.prepare(ctx)
+	resumed := 0
+	if t.cfg.mode != ModeSync {
+		resumed = r.loadJobs(ctx, groups)
+	}
+	mode, why := r.chooseMode(ctx, ceilDiv(len(groups), t.cfg.batchSize), resumed)
+	t.cfg.logger.Info("mode", "mode", mode, "reason", why)
+	if mode == ModeBatch {
+		groups = r.batchMode(ctx, groups)
+	}
+	r.dispatch(ctx, groups)
 	canceled := r.finish(ctx)
 
-	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results}
+	rep := &Report{Space: s.Name, Items: len(s.Items), Results: r.results, Mode: mode.String(), ModeReason: why}
 	for _, res := range r.results {
 		switch {
 		case errors.Is(res.Err, ErrNotAttempted):
@@ -283,7 +326,11 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 		rep.CacheHitRate = float64(rep.Cached) / float64(rep.Items)
 	}
 	r.cache.fill(rep)
+	r.dropJobs()
 	r.tally.fill(rep, nodes, before, snapshot(nodes))
+	if br := r.br; br != nil && mode == ModeBatch {
+		rep.BatchJobs, rep.BatchItems, rep.BatchWaitSeconds = len(br.jobs), br.items, br.wait.Seconds()
+	}
 	rep.ElapsedSeconds = time.Since(start).Seconds()
 	rep.HeldSeconds = r.held.Seconds()
 	t.cfg.logger.Info("run end", "space", s.Name, "items", rep.Items, "tagged", rep.Tagged,
@@ -294,6 +341,8 @@ func (t *TagSpace) Run(ctx context.Context, s Space) (*Report, error) {
 	}
 	return rep, nil
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // checkSpace rejects what no call could fix and returns the normalized
 // vocabulary.

@@ -76,11 +76,14 @@ func execute(ctx context.Context, c *cli, env func(string) string, stdout, stder
 	defer pl.close()
 
 	opts = append(opts, llmlimit.WithEmulator(pl.emulator != nil), llmlimit.WithCacheFromAnyModel(c.anyModel))
+	if pl.batchPoll != nil {
+		opts = append(opts, pl.batchPoll)
+	}
 	var bar *progressbar.ProgressBar
 	if c.progress && !c.debug {
 		bar = newBar(len(space.Items), stderr)
-		opts = append(opts, llmlimit.WithProgress(func(p llmlimit.Progress) { _ = bar.Set(p.Done) }))
 	}
+	opts = append(opts, llmlimit.WithProgress(progressFunc(bar, stderr)))
 	ts, err := llmlimit.NewTagSpace(pl.provider, opts...)
 	if err != nil {
 		return exitUsage, usageError{err}
@@ -132,6 +135,9 @@ func writeResume(w io.Writer, r *llmlimit.Report, store *llmlimit.Store) {
 	}
 	fmt.Fprintf(w, "tagspace: %s of %d items; run the same command again to resume: the %d tagged are in %s\n",
 		left, r.Items, r.Tagged, store.Path())
+	if r.NotAttempted > 0 && r.BatchJobs > 0 {
+		fmt.Fprintf(w, "tagspace: the batch jobs run on unless cancelled (-cancel-jobs); the rerun collects what they answer instead of submitting again\n")
+	}
 }
 
 // writeOutputs writes the results and the report. An interrupted run
@@ -195,7 +201,8 @@ func validateOptions(opts []llmlimit.Option) error {
 	if _, err := llmlimit.New(noProvider{}, opts...); err != nil {
 		return err
 	}
-	_, err := llmlimit.NewTagSpace(noProvider{}, opts...)
+	// noProvider has no batch API; the real pipeline's members do.
+	_, err := llmlimit.NewTagSpace(noProvider{}, append(opts, llmlimit.WithMode(llmlimit.ModeSync))...)
 	return err
 }
 
@@ -218,6 +225,44 @@ func safeFileName(name string) string {
 		return "space"
 	}
 	return name
+}
+
+// progressFunc draws the run's progress on bar, the batch jobs' state in
+// its description; without a bar it prints a line each time the jobs'
+// state or count changes.
+func progressFunc(bar *progressbar.ProgressBar, w io.Writer) func(llmlimit.Progress) {
+	var last llmlimit.BatchStatus
+	return func(p llmlimit.Progress) {
+		b := p.Batch
+		changed := b != last && b.Total > 0
+		last = b
+		if bar == nil {
+			if changed {
+				fmt.Fprintf(w, "tagspace: %s\n", describeBatch(b))
+			}
+			return
+		}
+		if changed {
+			desc := describeBatch(b)
+			if b.State.Final() {
+				desc = "tagging"
+			}
+			bar.Describe(desc)
+		}
+		_ = bar.Set(p.Done)
+	}
+}
+
+// describeBatch says how the run's batch jobs are doing.
+func describeBatch(b llmlimit.BatchStatus) string {
+	if b.Done < 0 {
+		return fmt.Sprintf("batch job %s: %d requests", b.State, b.Total)
+	}
+	s := fmt.Sprintf("batch job %s: %d/%d requests answered", b.State, b.Done, b.Total)
+	if b.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", b.Failed)
+	}
+	return s
 }
 
 func newBar(total int, w io.Writer) *progressbar.ProgressBar {

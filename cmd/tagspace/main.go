@@ -57,6 +57,7 @@ type cli struct {
 	metricsAddr     string            // serve /metrics here for the run; "" for none
 	tuning          []llmlimit.Option // from TAG_SPACE_* and the flags that mirror them
 	maxWaitSet      bool              // by flag or environment
+	mode            string            // TAG_SPACE_MODE by flag or environment, lower-cased; "" = default
 	maxItemBytes    int               // the item-size limit in effect
 	long            []longLine        // lines of -in over the line limit
 	progress        bool              // draw a progress bar: stderr is a terminal
@@ -167,6 +168,8 @@ func checkCommandLine(fs *flag.FlagSet, c *cli, env func(string) string) (*cli, 
 	}
 	maxWait, _ := tu.lookup("TAG_SPACE_MAX_WAIT")
 	c.maxWaitSet = strings.TrimSpace(maxWait) != ""
+	mode, _ := tu.lookup("TAG_SPACE_MODE")
+	c.mode = strings.ToLower(strings.TrimSpace(mode))
 	v, ok := tu.lookup("TAG_SPACE_MAX_ITEM_BYTES")
 	if !ok {
 		v = defaultOf("TAG_SPACE_MAX_ITEM_BYTES")

@@ -48,13 +48,24 @@ type cliRun struct {
 // (TAG_SPACE_* settings) as its whole environment.
 func runCLI(t *testing.T, env map[string]string, tagSpace map[string]string, args ...string) cliRun {
 	t.Helper()
-	vars := map[string]string{}
-	maps.Copy(vars, env)
-	maps.Copy(vars, tagSpace)
+	return runCLIWith(t, testEmulatorConfig, mergeEnv(env, tagSpace), args...)
+}
+
+func mergeEnv(a, b map[string]string) map[string]string {
+	m := map[string]string{}
+	maps.Copy(m, a)
+	maps.Copy(m, b)
+	return m
+}
+
+// runCLIWith is runCLI on an emulator of cfg.
+func runCLIWith(t *testing.T, cfg func() llmtest.Config, env map[string]string, args ...string) cliRun {
+	t.Helper()
+	vars := env
 	var r cliRun
 	prevCfg, prevHook := emulatorConfig, onEmulator
 	t.Cleanup(func() { emulatorConfig, onEmulator = prevCfg, prevHook })
-	emulatorConfig = testEmulatorConfig
+	emulatorConfig = cfg
 	onEmulator = func(e *llmtest.Emulator) {
 		if r.emulator != nil {
 			t.Error("a second emulator was started")

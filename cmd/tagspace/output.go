@@ -215,6 +215,7 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 	} else {
 		fmt.Fprintf(tw, "store\tnone (-no-cache)\n")
 	}
+	fmt.Fprintf(tw, "mode\t%s (%s)\n", r.Mode, r.ModeReason)
 	fmt.Fprintf(tw, "items\t%d\n", r.Items)
 	fmt.Fprintf(tw, "tagged\t%d\n", r.Tagged)
 	fmt.Fprintf(tw, "failed\t%d\n", r.Failed)
@@ -245,6 +246,20 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 		fmt.Fprintf(tw, "cost\t$%.6f\n", r.CostUSD)
 		fmt.Fprintf(tw, "cost/100 ops\t$%.6f\n", r.CostPer100OpsUSD)
 	}
+	if r.BatchJobs > 0 {
+		fmt.Fprintf(tw, "batch jobs\t%d: %d items tagged from them, %d synchronously; waited %.1fs\n",
+			r.BatchJobs, r.BatchItems, r.Tagged-r.Cached-r.BatchItems, r.BatchWaitSeconds)
+		what := "$%.6f at the batch price; the same in sync mode: $%.6f (%.0f%% saved)\n"
+		if pl.emulator != nil {
+			what = "none: emulated ($%.6f at the batch price; the same in sync mode: $%.6f, %.0f%% saved)\n"
+		}
+		sync := r.CostUSD - r.BatchCostUSD + r.BatchAtSyncPriceUSD
+		saved := 0.0
+		if sync > 0 {
+			saved = 100 * (sync - r.CostUSD) / sync
+		}
+		fmt.Fprintf(tw, "batch cost\t"+what, r.BatchCostUSD, sync, saved)
+	}
 	fmt.Fprintf(tw, "elapsed\t%.1fs\n", r.ElapsedSeconds)
 	if r.HeldSeconds > 0 {
 		fmt.Fprintf(tw, "held for the primary\t%.1fs\n", r.HeldSeconds)
@@ -256,11 +271,19 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 	if pl.emulator != nil {
 		costHead, costFmt = "cost (emulated)", "($%.6f)"
 	}
-	fmt.Fprintf(tw, "\nprovider\tcalls\tsuccesses\t429s\tretries\terrors\tin tokens\tout tokens\t%s\t\n", costHead)
+	batchHead := ""
+	if r.BatchJobs > 0 {
+		batchHead = "batch requests\t"
+	}
+	fmt.Fprintf(tw, "\nprovider\tcalls\tsuccesses\t429s\tretries\terrors\t%sin tokens\tout tokens\t%s\t\n", batchHead, costHead)
 	for _, name := range providerOrder(r, pl) {
 		p := r.Providers[name]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t"+costFmt+"\t\n", name, p.Calls, p.Successes,
-			p.RateLimited, p.Retries, p.Errors, p.InputTokens, p.OutputTokens, p.CostUSD)
+		batch := ""
+		if r.BatchJobs > 0 {
+			batch = fmt.Sprintf("%d\t", p.BatchRequests)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s%d\t%d\t"+costFmt+"\t\n", name, p.Calls, p.Successes,
+			p.RateLimited, p.Retries, p.Errors, batch, p.InputTokens, p.OutputTokens, p.CostUSD)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\ncooldowns: successes %d, rate_limit %d, server_hint %d\n",
@@ -270,6 +293,10 @@ func writeSummary(w io.Writer, r *llmlimit.Report, pl *pipeline, store *llmlimit
 		fmt.Fprintf(w, "emulator served: gemini %d requests (%d answered 429), openai %d requests (%d answered 429)\n",
 			c.Gemini.Requests, c.Gemini.RateLimited+c.Gemini.QuotaExceeded,
 			c.OpenAI.Requests, c.OpenAI.RateLimited+c.OpenAI.QuotaExceeded)
+		if b := pl.emulator.BatchCounters(); b.Gemini.Jobs+b.OpenAI.Jobs > 0 {
+			fmt.Fprintf(w, "emulator batch API: gemini %d jobs (%d requests), openai %d jobs (%d requests)\n",
+				b.Gemini.Jobs, b.Gemini.Lines, b.OpenAI.Jobs, b.OpenAI.Lines)
+		}
 	}
 }
 

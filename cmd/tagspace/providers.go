@@ -24,7 +24,10 @@ type pipeline struct {
 	names []string
 	// emulator is the built-in emulator when no key was set, else nil.
 	emulator *llmtest.Emulator
-	close    func()
+	// batchPoll is the polling cadence of batch mode on the emulator,
+	// scaled to its job time; nil off the emulator.
+	batchPoll llmlimit.Option
+	close     func()
 }
 
 // Emulator keys: the emulator checks them like the real APIs do, so the
@@ -45,15 +48,28 @@ var emulatorConfig = func() llmtest.Config {
 			RequestsPerWindow: 10,
 			Window:            6 * time.Second,
 			Latency:           uniform(100*time.Millisecond, 300*time.Millisecond),
+			Batch:             llmtest.BatchConfig{Latency: emulatorJobTime},
 		},
 		OpenAI: llmtest.API{
 			Key:               emulatorOpenAIKey,
 			RequestsPerWindow: 500,
 			Window:            time.Minute,
 			Latency:           uniform(200*time.Millisecond, 500*time.Millisecond),
+			Batch:             llmtest.BatchConfig{Latency: emulatorJobTime, OutOfOrder: true},
 		},
 		Seed: 1,
 	}
+}
+
+// emulatorJobTime is how long an emulated batch job takes: real ones take
+// minutes to a day, which a demo scales down to seconds.
+const emulatorJobTime = 20 * time.Second
+
+// emulatorBatchPoll is the polling cadence for an emulator whose jobs take
+// d, scaled from the real cadence (30 s to 5 min, for jobs of minutes to
+// hours) as the job time is.
+func emulatorBatchPoll(d time.Duration) (first, last time.Duration) {
+	return max(d/20, time.Millisecond), max(d/4, time.Millisecond)
 }
 
 // onEmulator is told about every emulator the command starts; tests read
@@ -93,6 +109,13 @@ func buildPipeline(ctx context.Context, c *cli, env func(string) string, opts []
 		}
 		fmt.Fprintf(stderr, "tagspace: %s: using the built-in emulator of Gemini and OpenAI at %s\n", why, srv.URL)
 		fmt.Fprintf(stderr, "tagspace: emulated Gemini quota: %s; OpenAI: %s\n", describeQuota(cfg.Gemini), describeQuota(cfg.OpenAI))
+		if c.mode != "" && c.mode != llmlimit.ModeSync.String() {
+			job := max(cfg.Gemini.Batch.Latency, cfg.OpenAI.Batch.Latency)
+			first, last := emulatorBatchPoll(job)
+			pl.batchPoll = llmlimit.WithBatchPoll(first, last)
+			fmt.Fprintf(stderr, "tagspace: emulated batch jobs take %s (real ones: minutes to 24 hours); polling every %s growing to %s\n",
+				job, first, last)
+		}
 	}
 	// The wait budget only helps a provider that has somewhere to fall back
 	// to, so the emulator's default applies to Gemini alone; OpenAI, last in

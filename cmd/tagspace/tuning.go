@@ -44,6 +44,10 @@ var tuningFlags = []tuningFlag{
 	{flag: "outage-wait", env: "TAG_SPACE_OUTAGE_WAIT", usage: "how long to wait for the providers to answer again when all are down, 0 = fail at once"},
 	{flag: "max-item-bytes", env: "TAG_SPACE_MAX_ITEM_BYTES", usage: "longest item text sent; longer items fail on their own"},
 	{flag: "swap-check", env: "TAG_SPACE_SWAP_CHECK", usage: "replies echo each item's first words, so mixed-up ids are caught (more output tokens)", boolean: true},
+	{flag: "mode", env: "TAG_SPACE_MODE", usage: "sync, batch (the providers' batch APIs: half price, own quota, minutes to a day) or auto"},
+	{flag: "deadline", env: "TAG_SPACE_DEADLINE", usage: "stop the run after this long (batch jobs run on for a rerun); auto mode measures the sync quota against it, 0 = none"},
+	{flag: "batch-threshold", env: "TAG_SPACE_BATCH_THRESHOLD", usage: "auto mode: batch above this many uncached calls, 0 = quota and deadline decide"},
+	{flag: "cancel-jobs", env: "TAG_SPACE_CANCEL_JOBS", usage: "cancel the batch jobs of an interrupted run instead of leaving them for a rerun", boolean: true},
 }
 
 // tuning is where the command's TAG_SPACE_* settings come from: a tuning
