@@ -75,6 +75,7 @@ func (r *run) loadJobs(ctx context.Context, groups []*group) int {
 		if n > 0 {
 			br.jobs = append(br.jobs, &runJob{rec: rec})
 			reqs += n
+			r.t.tel.job(ctx, jobResumed)
 		}
 	}
 	return reqs
@@ -172,6 +173,7 @@ func (r *run) submit(ctx context.Context, groups []*group) *runJob {
 	}
 	handle, err := br.b.SubmitBatch(ctx, reqs)
 	if err != nil {
+		r.t.tel.job(ctx, jobSubmitFailed)
 		if handle != "" {
 			r.t.cfg.logger.Error("batch jobs left running", "provider", br.name, "handle", handle, "error", err)
 		}
@@ -182,6 +184,7 @@ func (r *run) submit(ctx context.Context, groups []*group) *runJob {
 		return nil
 	}
 	rec.Handle, rec.Submitted = handle, time.Now()
+	r.t.tel.job(ctx, jobSubmitted)
 	r.t.cfg.logger.Info("batch job submitted", "provider", br.name, "requests", len(reqs), "items", len(groups))
 	if r.t.store != nil {
 		if err := r.t.store.putJob(ctx, rec); err != nil {
@@ -281,6 +284,7 @@ func (r *run) giveUp(j *runJob) {
 		"requests", len(j.rec.Requests))
 	j.done = true
 	br.drop = append(br.drop, j.rec.Handle)
+	r.t.tel.job(context.Background(), jobGivenUp)
 	for _, q := range j.rec.Requests {
 		for _, it := range q.Items {
 			if g := br.byKey[it.Key]; g != nil {
@@ -305,6 +309,7 @@ func (r *run) collect(ctx context.Context, j *runJob) error {
 	}
 	j.done = true
 	br.drop = append(br.drop, j.rec.Handle)
+	r.t.tel.job(ctx, jobCollected)
 	r.t.cfg.logger.Info("batch job collected", "provider", br.name, "state", j.status.State, "requests", len(res))
 	for i, q := range j.rec.Requests {
 		var groups []*group

@@ -37,6 +37,8 @@ import (
 //	llmlimit.tagspace.items           counter        {item}     llmlimit.outcome=tagged|cached|failed|not_attempted
 //	llmlimit.tagspace.cache.hits      counter        {item}
 //	llmlimit.tagspace.batches         counter        {batch}    llmlimit.outcome=served|failed
+//	llmlimit.tagspace.batch_jobs      counter        {job}      llmlimit.outcome=submitted|submit_failed|resumed|
+//	                                                            collected|given_up
 //
 // gen_ai.client.operation.duration and gen_ai.client.token.usage count
 // attempts, as the server sees them, with the conventions' advisory bucket

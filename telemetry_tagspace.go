@@ -32,12 +32,21 @@ func (t *fallbackTel) pass(ctx context.Context, from, to string) {
 	t.passes.Add(ctx, 1, measure(keyFallbackFrom.String(from), keyFallbackTo.String(to)))
 }
 
-// tagSpaceTel counts a TagSpace's items and batches; a nil one counts
-// nothing.
+// tagSpaceTel counts a TagSpace's items, batches and batch jobs; a nil one
+// counts nothing.
 type tagSpaceTel struct {
-	items, hits, batches metric.Int64Counter
-	byItem, byBatch      map[string]metric.MeasurementOption
+	items, hits, batches, jobs metric.Int64Counter
+	byItem, byBatch, byJob     map[string]metric.MeasurementOption
 }
+
+// What can happen to a batch job, as llmlimit.tagspace.batch_jobs counts it.
+const (
+	jobSubmitted    = "submitted"     // a new job started
+	jobSubmitFailed = "submit_failed" // its groups went to the synchronous path
+	jobResumed      = "resumed"       // an earlier run's job, found in the store
+	jobCollected    = "collected"     // its results read
+	jobGivenUp      = "given_up"      // polls kept failing: cancelled, items sent synchronously
+)
 
 func newTagSpaceTel(cfg *config) (*tagSpaceTel, error) {
 	if cfg.meterProvider == nil {
@@ -49,8 +58,13 @@ func newTagSpaceTel(cfg *config) (*tagSpaceTel, error) {
 		items:   counter(m, &e, "llmlimit.tagspace.items", "{item}", "Items a TagSpace run settled, by outcome."),
 		hits:    counter(m, &e, "llmlimit.tagspace.cache.hits", "{item}", "Items a TagSpace run answered from its cache."),
 		batches: counter(m, &e, "llmlimit.tagspace.batches", "{batch}", "Batches a TagSpace run sent, by outcome."),
+		jobs:    counter(m, &e, "llmlimit.tagspace.batch_jobs", "{job}", "Batch jobs of TagSpace's batch mode, by what happened to them."),
 		byItem:  map[string]metric.MeasurementOption{},
 		byBatch: map[string]metric.MeasurementOption{},
+		byJob:   map[string]metric.MeasurementOption{},
+	}
+	for _, v := range []string{jobSubmitted, jobSubmitFailed, jobResumed, jobCollected, jobGivenUp} {
+		t.byJob[v] = measure(attribute.String(string(keyOutcome), v))
 	}
 	for _, v := range []string{"tagged", "cached", "failed", "not_attempted"} {
 		t.byItem[v] = measure(attribute.String(string(keyOutcome), v))
@@ -90,4 +104,12 @@ func (t *tagSpaceTel) batch(ctx context.Context, err error) {
 		out = "failed"
 	}
 	t.batches.Add(ctx, 1, t.byBatch[out])
+}
+
+// job counts what happened to a batch job: one of the job* outcomes.
+func (t *tagSpaceTel) job(ctx context.Context, outcome string) {
+	if t == nil {
+		return
+	}
+	t.jobs.Add(context.WithoutCancel(ctx), 1, t.byJob[outcome])
 }
