@@ -44,6 +44,7 @@ func (r *Recorder) Name() string { return r.p.Name() }
 // A provider tree walk must see through it, or TagSpace finds no primary.
 var _ llmlimit.Wrapper = (*Recorder)(nil)
 
+// Unwrap returns the recorded provider.
 func (r *Recorder) Unwrap() []llmlimit.Provider { return []llmlimit.Provider{r.p} }
 
 // Reset resets the wrapped provider when it is a [llmlimit.Resetter].

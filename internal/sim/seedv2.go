@@ -92,10 +92,10 @@ func NewSeedV2(p llmlimit.Provider, seed uint64) *SeedV2 {
 // Name returns the wrapped provider's name, so replies keep naming it.
 func (s *SeedV2) Name() string { return s.p.Name() }
 
-// Members returns the wrapped provider.
 // A provider tree walk must see through it, or TagSpace finds no primary.
 var _ llmlimit.Wrapper = (*SeedV2)(nil)
 
+// Unwrap returns the wrapped provider.
 func (s *SeedV2) Unwrap() []llmlimit.Provider { return []llmlimit.Provider{s.p} }
 
 // Reset is the patch's reset_counters(), called at the start of every run.
