@@ -23,7 +23,8 @@ import (
 //
 // The result is never nil, whatever the body holds:
 //
-//   - Kind follows the status ([kindOfStatus]); a 429 is [KindQuotaExhausted]
+//   - Kind follows the status (429 rate-limited, 408 and 5xx transient, the
+//     rest permanent); a 429 is [KindQuotaExhausted]
 //     when a violation of its google.rpc.QuotaFailure is per day, or has a
 //     limit of zero (the model has no quota on this tier at all).
 //   - Quotas holds one [Quota] per violation, all Exceeded, classified by

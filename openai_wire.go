@@ -21,7 +21,8 @@ import (
 //
 // The result is never nil, whatever the body holds:
 //
-//   - Kind follows the status ([kindOfStatus]). A 429 (or 413) whose message
+//   - Kind follows the status (429 rate-limited, 408 and 5xx transient, the
+//     rest permanent). A 429 (or 413) whose message
 //     says "Request too large", or asks for more than the quota's whole
 //     limit, is [KindTooLarge]: no wait lets it pass. insufficient_quota
 //     (billing) and a per-day quota (TPD, RPD) are [KindQuotaExhausted].
