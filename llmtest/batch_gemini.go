@@ -273,12 +273,5 @@ func geminiResult(j *batchJob, i int) geminiInlined {
 // would send for l.
 func geminiResponse(j *batchJob, l batchLine, seq int) geminiSuccess {
 	text, in, out := l.reply()
-	var c geminiCandidate
-	c.Content.Parts = []struct {
-		Text string `json:"text"`
-	}{{Text: text}}
-	c.Content.Role, c.FinishReason = "model", "STOP"
-	s := geminiSuccess{Candidates: []geminiCandidate{c}, ModelVersion: j.model, ResponseID: responseID(seq)}
-	s.Usage.Prompt, s.Usage.Candidates, s.Usage.Total = in, out, in+out
-	return s
+	return geminiReply(j.model, seq, text, in, out)
 }

@@ -289,20 +289,9 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 // send for l.
 func openaiCompletion(j *batchJob, l batchLine, seq int) openaiSuccess {
 	text, in, out := l.reply()
-	var c openaiChoice
-	c.Message.Role, c.Message.Content, c.Message.Annotations = "assistant", text, []string{}
-	c.FinishReason = "stop"
 	model := l.rec.Model
 	if model == "" {
 		model = j.model
 	}
-	s := openaiSuccess{
-		ID: "chatcmpl-" + responseID(seq), Object: "chat.completion", Created: j.created.Unix(), Model: model,
-		Choices: []openaiChoice{c}, ServiceTier: "default", SystemFingerprint: "fp_emulator",
-	}
-	s.Usage.Prompt, s.Usage.Completion, s.Usage.Total = in, out, in+out
-	s.Usage.PromptDetails = map[string]int{"cached_tokens": 0, "audio_tokens": 0}
-	s.Usage.CompletionDetail = map[string]int{"reasoning_tokens": 0, "audio_tokens": 0,
-		"accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-	return s
+	return openaiReply(model, seq, j.created, text, in, out)
 }
