@@ -262,8 +262,7 @@ func geminiResult(j *batchJob, i int) geminiInlined {
 	case l.bad != "":
 		return geminiInlined{Error: &geminiLineError{Code: 400, Message: l.bad, Status: "INVALID_ARGUMENT"}, Metadata: meta}
 	case l.fail:
-		return geminiInlined{Error: &geminiLineError{Code: 500, Status: "INTERNAL",
-			Message: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"}, Metadata: meta}
+		return geminiInlined{Error: &geminiLineError{Code: 500, Status: "INTERNAL", Message: geminiInternalMessage}, Metadata: meta}
 	}
 	resp := geminiResponse(j, l, i+1)
 	return geminiInlined{Response: &resp, Metadata: meta}

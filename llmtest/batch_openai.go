@@ -252,7 +252,7 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 		entry := map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": l.key, "error": nil}
 		if l.fail {
 			var eb openaiErrorBody
-			eb.Error.Message, eb.Error.Type = "The server had an error while processing your request. Sorry about that!", "server_error"
+			eb.Error.Message, eb.Error.Type = openaiServerErrorMessage, "server_error"
 			entry["response"] = map[string]any{"status_code": 500, "request_id": reqID, "body": eb}
 			line(&errs, entry)
 			continue

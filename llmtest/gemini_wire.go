@@ -112,6 +112,9 @@ func (g *geminiWire) writeBadRequest(w http.ResponseWriter, status int, msg stri
 
 const geminiBadKeyMessage = "API key not valid. Please pass a valid API key."
 
+// geminiInternalMessage is the message of Gemini's 500s.
+const geminiInternalMessage = "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
+
 func (g *geminiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	switch d.outcome {
 	case outBadRequest:
@@ -135,8 +138,7 @@ func (g *geminiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	case outUnavailable:
 		writeGeminiError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "The model is overloaded. Please try again later.")
 	case outServerError:
-		writeGeminiError(w, http.StatusInternalServerError, "INTERNAL",
-			"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
+		writeGeminiError(w, http.StatusInternalServerError, "INTERNAL", geminiInternalMessage)
 	case outPerDay, outRateLimited:
 		g.writeQuota(w, d)
 	}

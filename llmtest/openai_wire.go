@@ -130,6 +130,9 @@ func (o *openaiWire) writeBadRequest(w http.ResponseWriter, status int, msg stri
 
 const openaiKeysURL = "https://platform.openai.com/account/api-keys"
 
+// openaiServerErrorMessage is the message of OpenAI's 500s.
+const openaiServerErrorMessage = "The server had an error while processing your request. Sorry about that!"
+
 func (o *openaiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	o.writeHeaders(w, d, true)
 	switch d.outcome {
@@ -149,8 +152,7 @@ func (o *openaiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	case outUnavailable:
 		writeOpenAIError(w, http.StatusServiceUnavailable, "server_error", "", "The server is overloaded or not ready yet.")
 	case outServerError:
-		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "",
-			"The server had an error while processing your request. Sorry about that!")
+		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "", openaiServerErrorMessage)
 	case outPerDay, outRateLimited, outTooLarge:
 		o.writeQuota(w, d)
 	}
