@@ -340,14 +340,9 @@ func (e *Emulator) apiConfig(api string) (API, int64) {
 // authorized checks the request's key as the synchronous endpoints do,
 // and writes the refusal when it fails.
 func authorized(w http.ResponseWriter, r *http.Request, wire apiWire, api API) bool {
-	key, present := wire.apiKey(r)
-	if api.Key == "" || key == api.Key {
-		return true
+	o := keyOutcome(r, wire, api)
+	if o != outOK {
+		wire.writeRefusal(w, decision{outcome: o})
 	}
-	d := decision{outcome: outBadKey}
-	if !present {
-		d.outcome = outNoKey
-	}
-	wire.writeRefusal(w, d)
-	return false
+	return o == outOK
 }

@@ -196,12 +196,8 @@ func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error
 		api = e.cfg.OpenAI
 	}
 	d := decision{seq: e.seq, model: rec.Model}
-	if key, present := wire.apiKey(r); api.Key != "" && key != api.Key {
+	if d.outcome = keyOutcome(r, wire, api); d.outcome != outOK {
 		st.counters.Unauthorized++
-		d.outcome = outBadKey
-		if !present {
-			d.outcome = outNoKey
-		}
 		return d
 	}
 	if perr != nil {
@@ -210,4 +206,17 @@ func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error
 	}
 	e.received = append(e.received, rec)
 	return st.decide(d, api, e.start, now, e.rng, wire.name() == "openai", cost)
+}
+
+// keyOutcome checks r's API key: outOK when it is api's (or api needs
+// none), else outNoKey or outBadKey.
+func keyOutcome(r *http.Request, wire apiWire, api API) outcome {
+	key, present := wire.apiKey(r)
+	switch {
+	case api.Key == "" || key == api.Key:
+		return outOK
+	case !present:
+		return outNoKey
+	}
+	return outBadKey
 }
