@@ -136,7 +136,7 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 			return
 		}
 	}
-	b.newJob(j, cfg, geminiBatchWindow, func(seq int) string { return fmt.Sprintf("emu%010d", seq) })
+	b.newJob(j, cfg, geminiBatchWindow)
 	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, b.geminiBatch(j, j.at(time.Now())))
 }
 

@@ -90,7 +90,7 @@ func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, see
 	}
 	j := &batchJob{api: "openai", inputFile: req.InputFileID}
 	j.lines, j.model, j.invalid = parseOpenAIInput(f.data, cfg.MaxLines)
-	b.newJob(j, cfg, openaiBatchWindow, func(seq int) string { return fmt.Sprintf("emu%010d", seq) })
+	b.newJob(j, cfg, openaiBatchWindow)
 	writeJSON(w, "application/json", http.StatusOK, b.openaiBatch(j, j.at(time.Now())))
 }
 

@@ -1,6 +1,7 @@
 package llmtest
 
 import (
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"net/http"
@@ -253,11 +254,17 @@ func (b *batchStore) api(name string) *APIBatchCounters {
 	return &b.counters.OpenAI
 }
 
-// newJob fills in a job's schedule from the configuration and registers
-// it under a fresh id made by id.
-func (b *batchStore) newJob(j *batchJob, cfg BatchConfig, window time.Duration, id func(seq int) string) {
+// newID is a fresh id of a job, file or upload: prefix and a sequence
+// number.
+func (b *batchStore) newID(prefix string) string {
 	b.seq++
-	j.id, j.created, j.latency, j.window = id(b.seq), time.Now(), cfg.Latency, window
+	return fmt.Sprintf("%s%010d", prefix, b.seq)
+}
+
+// newJob fills in a job's schedule from the configuration and registers
+// it under a fresh id.
+func (b *batchStore) newJob(j *batchJob, cfg BatchConfig, window time.Duration) {
+	j.id, j.created, j.latency, j.window = b.newID("emu"), time.Now(), cfg.Latency, window
 	if cfg.Window > 0 {
 		j.window = cfg.Window
 	}

@@ -33,8 +33,7 @@ type pendingUpload struct {
 
 // addFile stores data as a new file and returns it.
 func (b *batchStore) addFile(f *storedFile) *storedFile {
-	b.seq++
-	f.id = fmt.Sprintf("emu%010d", b.seq)
+	f.id = b.newID("emu")
 	f.created = time.Now()
 	b.files[f.id] = f
 	return f
@@ -199,8 +198,7 @@ func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, see
 			mime = r.Header.Get("X-Goog-Upload-Header-Content-Type")
 		}
 		b.lock(seed)
-		b.seq++
-		id := fmt.Sprintf("up%010d", b.seq)
+		id := b.newID("up")
 		b.uploads[id] = &pendingUpload{name: meta.File.DisplayName, mime: mime}
 		b.mu.Unlock()
 		h.Set("X-Goog-Upload-Url", "http://"+r.Host+"/upload/v1beta/files?upload_id="+id+"&upload_protocol=resumable")
