@@ -133,10 +133,7 @@ func (e *Emulator) serveOpenAIContent(w http.ResponseWriter, id string, seed int
 		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", fmt.Sprintf("No such File object: %s", id))
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(f.data)
+	writeFileData(w, f.data)
 }
 
 // Gemini: the resumable upload genai's Files.Upload speaks (POST
@@ -262,10 +259,15 @@ func (e *Emulator) serveGeminiDownload(w http.ResponseWriter, r *http.Request, i
 		writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, geminiFile(f, r.Host))
 		return
 	}
+	writeFileData(w, f.data)
+}
+
+// writeFileData answers a download with a file's bytes.
+func writeFileData(w http.ResponseWriter, data []byte) {
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(f.data)
+	w.Write(data)
 }
 
 // pathID returns the one path segment after prefix and before suffix.
