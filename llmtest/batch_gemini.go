@@ -239,9 +239,7 @@ func (b *batchStore) geminiOutput(j *batchJob, s snapshot) *geminiBatchOutput {
 		} else {
 			line["response"] = r.Response
 		}
-		enc, _ := json.Marshal(line)
-		file.Write(enc)
-		file.WriteByte('\n')
+		writeJSONL(&file, line)
 	}
 	f := b.addFile(&storedFile{api: "gemini", name: "batch-" + j.id + "-results", mime: "application/jsonl",
 		data: file.Bytes(), gemini: true, download: true})

@@ -233,17 +233,12 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 		return
 	}
 	var out, errs bytes.Buffer
-	line := func(buf *bytes.Buffer, v any) {
-		enc, _ := json.Marshal(v)
-		buf.Write(enc)
-		buf.WriteByte('\n')
-	}
 	stray := 0
 	for _, i := range b.resultOrder(j, s) {
 		b.seq++
 		reqID := fmt.Sprintf("req_%032x", b.seq)
 		if i < 0 {
-			line(&out, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": strayKey(j, stray),
+			writeJSONL(&out, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": strayKey(j, stray),
 				"response": map[string]any{"status_code": 200, "request_id": reqID, "body": openaiCompletion(j, batchLine{}, b.seq)}, "error": nil})
 			stray++
 			continue
@@ -254,11 +249,11 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 			var eb openaiErrorBody
 			eb.Error.Message, eb.Error.Type = openaiServerErrorMessage, "server_error"
 			entry["response"] = map[string]any{"status_code": 500, "request_id": reqID, "body": eb}
-			line(&errs, entry)
+			writeJSONL(&errs, entry)
 			continue
 		}
 		entry["response"] = map[string]any{"status_code": 200, "request_id": reqID, "body": openaiCompletion(j, l, b.seq)}
-		line(&out, entry)
+		writeJSONL(&out, entry)
 	}
 	answered := j.answered(s)
 	for i, l := range j.lines {
@@ -270,7 +265,7 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 			code, msg = "batch_cancelled", "This request was not executed because the batch was cancelled."
 		}
 		b.seq++
-		line(&errs, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": l.key, "response": nil,
+		writeJSONL(&errs, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": l.key, "response": nil,
 			"error": map[string]string{"code": code, "message": msg}})
 	}
 	for _, r := range [...]struct {

@@ -1,6 +1,8 @@
 package llmtest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
@@ -328,6 +330,13 @@ func (b *batchStore) resultOrder(j *batchJob, s snapshot) []int {
 	}
 	j.results = order
 	return order
+}
+
+// writeJSONL appends v to a JSONL result file as one line.
+func writeJSONL(buf *bytes.Buffer, v any) {
+	enc, _ := json.Marshal(v)
+	buf.Write(enc)
+	buf.WriteByte('\n')
 }
 
 // strayKey is the custom_id or key of the k-th stray result.
