@@ -100,8 +100,6 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 		return
 	}
 	b := &e.batch
-	b.lock(seed)
-	defer b.mu.Unlock()
 	j := &batchJob{api: "gemini", model: model, display: req.Batch.DisplayName}
 	if in.Requests != nil {
 		j.inline = true
@@ -109,7 +107,10 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 			j.lines = append(j.lines, geminiLine(wire, ir.Metadata[geminiKey], ir.Request, ir.Metadata))
 		}
 	} else {
+		// A stored file's data never changes: it is read outside the lock.
+		b.lock(seed)
 		f := b.files[strings.TrimPrefix(in.FileName, "files/")]
+		b.mu.Unlock()
 		if f == nil || !f.gemini || f.download {
 			writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
 			return
@@ -136,8 +137,11 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 			return
 		}
 	}
+	b.lock(seed)
 	b.newJob(j, cfg, geminiBatchWindow)
-	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, b.geminiBatch(j, j.at(time.Now())))
+	op := b.geminiBatch(j, j.at(time.Now()))
+	b.mu.Unlock()
+	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, op)
 }
 
 // geminiKey is the metadata field genai-based clients key requests by.
@@ -157,24 +161,28 @@ func geminiLine(wire *geminiWire, key string, raw json.RawMessage, meta map[stri
 func (e *Emulator) geminiBatchReply(w http.ResponseWriter, id string, seed int64, cancel bool) {
 	b := &e.batch
 	b.lock(seed)
-	defer b.mu.Unlock()
 	j := b.jobs[id]
 	if j == nil || j.api != "gemini" {
+		b.mu.Unlock()
 		writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
 		return
 	}
 	now := time.Now()
 	s := j.at(now)
 	if !cancel {
-		writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, b.geminiBatch(j, s))
+		op := b.geminiBatch(j, s)
+		b.mu.Unlock()
+		writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, op)
 		return
 	}
 	if s.state.final() {
+		b.mu.Unlock()
 		writeGeminiError(w, http.StatusBadRequest, "FAILED_PRECONDITION", "The batch is in a final state and can't be cancelled.")
 		return
 	}
 	j.cancelled = now
 	b.counters.Gemini.Cancels++
+	b.mu.Unlock()
 	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, map[string]any{})
 }
 

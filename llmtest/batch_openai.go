@@ -78,8 +78,8 @@ func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, see
 	}
 	b := &e.batch
 	b.lock(seed)
-	defer b.mu.Unlock()
 	f := b.files[strings.TrimPrefix(req.InputFileID, "file-")]
+	b.mu.Unlock()
 	if f == nil || f.api != "openai" || f.download {
 		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "No such File object: "+req.InputFileID)
 		return
@@ -89,9 +89,13 @@ func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	j := &batchJob{api: "openai", inputFile: req.InputFileID}
+	// A stored file's data never changes: it is parsed outside the lock.
 	j.lines, j.model, j.invalid = parseOpenAIInput(f.data, cfg.MaxLines)
+	b.lock(seed)
 	b.newJob(j, cfg, openaiBatchWindow)
-	writeJSON(w, "application/json", http.StatusOK, b.openaiBatch(j, j.at(time.Now())))
+	o := b.openaiBatch(j, j.at(time.Now()))
+	b.mu.Unlock()
+	writeJSON(w, "application/json", http.StatusOK, o)
 }
 
 // parseOpenAIInput reads an input file, validating it as the API does
@@ -160,9 +164,9 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, seed int64, cancel bool) {
 	b := &e.batch
 	b.lock(seed)
-	defer b.mu.Unlock()
 	j := b.jobs[strings.TrimPrefix(id, "batch_")]
 	if j == nil || j.api != "openai" || !strings.HasPrefix(id, "batch_") {
+		b.mu.Unlock()
 		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "No batch found with id '"+id+"'.")
 		return
 	}
@@ -170,6 +174,7 @@ func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, seed int64
 	s := j.at(now)
 	if cancel {
 		if s.state.final() || s.state == jobCancelling {
+			b.mu.Unlock()
 			(&openaiWire{}).writeBadRequest(w, http.StatusConflict,
 				fmt.Sprintf("Cannot cancel a batch with status '%s'.", openaiStatus[s.state]))
 			return
@@ -178,7 +183,9 @@ func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, seed int64
 		b.counters.OpenAI.Cancels++
 		s = j.at(now)
 	}
-	writeJSON(w, "application/json", http.StatusOK, b.openaiBatch(j, s))
+	o := b.openaiBatch(j, s)
+	b.mu.Unlock()
+	writeJSON(w, "application/json", http.StatusOK, o)
 }
 
 // openaiBatch describes j in state s, writing its result files the first
@@ -216,11 +223,11 @@ func (b *batchStore) openaiBatch(j *batchJob, s snapshot) openaiBatchJSON {
 	if s.state.final() {
 		b.writeOpenAIResults(j, s)
 		b.count(j, s)
-		if j.outputFile != "" {
-			o.OutputFileID = &j.outputFile
+		if out := j.outputFile; out != "" {
+			o.OutputFileID = &out
 		}
-		if j.errorFile != "" {
-			o.ErrorFileID = &j.errorFile
+		if errs := j.errorFile; errs != "" {
+			o.ErrorFileID = &errs
 		}
 	}
 	return o
