@@ -69,7 +69,7 @@ var geminiStates = [...]string{jobPending: "BATCH_STATE_PENDING", jobRunning: "B
 func geminiBatchName(j *batchJob) string { return "batches/" + j.id }
 
 // createGeminiBatch answers :batchGenerateContent.
-func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, model string, seed int64, cfg BatchConfig) {
+func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, model string, cfg BatchConfig) {
 	wire := &geminiWire{model: model}
 	body, err := readBody(r, geminiInlineMax)
 	if err != nil {
@@ -108,7 +108,7 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 		}
 	} else {
 		// A stored file's data never changes: it is read outside the lock.
-		b.lock(seed)
+		b.mu.Lock()
 		f := b.files[strings.TrimPrefix(in.FileName, "files/")]
 		b.mu.Unlock()
 		if f == nil || !f.gemini || f.download {
@@ -137,7 +137,7 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 			return
 		}
 	}
-	b.lock(seed)
+	b.mu.Lock()
 	b.newJob(j, cfg, geminiBatchWindow)
 	op := b.geminiBatch(j, j.at(time.Now()))
 	b.mu.Unlock()
@@ -158,9 +158,9 @@ func geminiLine(wire *geminiWire, key string, raw json.RawMessage, meta map[stri
 }
 
 // geminiBatchReply answers a get or a cancel.
-func (e *Emulator) geminiBatchReply(w http.ResponseWriter, id string, seed int64, cancel bool) {
+func (e *Emulator) geminiBatchReply(w http.ResponseWriter, id string, cancel bool) {
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	j := b.jobs[id]
 	if j == nil || j.api != "gemini" {
 		b.mu.Unlock()

@@ -55,7 +55,7 @@ var openaiStatus = [...]string{jobPending: "validating", jobRunning: "in_progres
 
 func openaiBatchID(j *batchJob) string { return "batch_" + j.id }
 
-func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, seed int64, cfg BatchConfig) {
+func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, cfg BatchConfig) {
 	wire := &openaiWire{}
 	var req struct {
 		InputFileID      string            `json:"input_file_id"`
@@ -77,7 +77,7 @@ func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	f := b.files[strings.TrimPrefix(req.InputFileID, "file-")]
 	b.mu.Unlock()
 	if f == nil || f.api != "openai" || f.download {
@@ -91,7 +91,7 @@ func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, see
 	j := &batchJob{api: "openai", inputFile: req.InputFileID}
 	// A stored file's data never changes: it is parsed outside the lock.
 	j.lines, j.model, j.invalid = parseOpenAIInput(f.data, cfg.MaxLines)
-	b.lock(seed)
+	b.mu.Lock()
 	b.newJob(j, cfg, openaiBatchWindow)
 	o := b.openaiBatch(j, j.at(time.Now()))
 	b.mu.Unlock()
@@ -161,9 +161,9 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 }
 
 // openaiBatchReply answers a retrieve or a cancel.
-func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, seed int64, cancel bool) {
+func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, cancel bool) {
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	j := b.jobs[strings.TrimPrefix(id, "batch_")]
 	if j == nil || j.api != "openai" || !strings.HasPrefix(id, "batch_") {
 		b.mu.Unlock()

@@ -239,7 +239,9 @@ func (e *Emulator) BatchCounters() BatchCounters {
 	return b.counters
 }
 
-// lock takes the store's lock, making its maps on first use.
+// lock takes the store's lock, making its maps on first use, seeded by
+// the configuration's seed at that moment. serveBatch, through which every
+// batch request comes, takes it first; the handlers then just lock mu.
 func (b *batchStore) lock(seed int64) {
 	b.mu.Lock()
 	if b.jobs == nil {

@@ -66,7 +66,7 @@ func openaiFile(f *storedFile) openaiFileJSON {
 
 // serveOpenAIUpload reads a multipart upload as openai-go's Files.New
 // writes it.
-func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request, seed int64) {
+func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request) {
 	wire := &openaiWire{}
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -111,7 +111,7 @@ func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	f := b.addFile(&storedFile{api: "openai", name: name, purpose: purpose, data: data})
 	b.counters.OpenAI.Uploads++
 	body := openaiFile(f)
@@ -121,9 +121,9 @@ func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request, see
 
 // serveOpenAIContent answers GET /v1/files/{id}/content with the file's
 // bytes.
-func (e *Emulator) serveOpenAIContent(w http.ResponseWriter, id string, seed int64) {
+func (e *Emulator) serveOpenAIContent(w http.ResponseWriter, id string) {
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	f := b.files[strings.TrimPrefix(id, "file-")]
 	if f != nil && f.api == "openai" && f.download {
 		b.counters.OpenAI.Downloads++
@@ -173,7 +173,7 @@ func geminiFile(f *storedFile, host string) geminiFileJSON {
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // serveGeminiUpload answers both steps of a resumable upload.
-func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, seed int64) {
+func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request) {
 	wire := &geminiWire{}
 	h := w.Header()
 	cmd := strings.ToLower(r.Header.Get("X-Goog-Upload-Command"))
@@ -194,7 +194,7 @@ func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, see
 		if mime == "" {
 			mime = r.Header.Get("X-Goog-Upload-Header-Content-Type")
 		}
-		b.lock(seed)
+		b.mu.Lock()
 		id := b.newID("up")
 		b.uploads[id] = &pendingUpload{name: meta.File.DisplayName, mime: mime}
 		b.mu.Unlock()
@@ -211,7 +211,7 @@ func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	chunk, err := io.ReadAll(io.LimitReader(r.Body, maxUpload+1))
-	b.lock(seed)
+	b.mu.Lock()
 	up := b.uploads[id]
 	switch {
 	case up == nil:
@@ -243,9 +243,9 @@ func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, see
 }
 
 // serveGeminiDownload answers GET /v1beta/files/{id}:download?alt=media.
-func (e *Emulator) serveGeminiDownload(w http.ResponseWriter, r *http.Request, id string, seed int64) {
+func (e *Emulator) serveGeminiDownload(w http.ResponseWriter, r *http.Request, id string) {
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	f := b.files[id]
 	if f != nil && f.gemini && f.download {
 		b.counters.Gemini.Downloads++
