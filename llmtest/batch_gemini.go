@@ -1,7 +1,6 @@
 package llmtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -115,24 +114,18 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 			writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
 			return
 		}
-		sc := bufio.NewScanner(bytes.NewReader(f.data))
-		sc.Buffer(make([]byte, 0, 64<<10), maxUpload)
-		for sc.Scan() {
-			raw := bytes.TrimSpace(sc.Bytes())
-			if len(raw) == 0 {
-				continue
-			}
+		err := eachJSONL(f.data, maxUpload, func(_ int, raw []byte) {
 			var l struct {
 				Key     string          `json:"key"`
 				Request json.RawMessage `json:"request"`
 			}
 			if json.Unmarshal(raw, &l) != nil {
 				j.lines = append(j.lines, batchLine{bad: "Invalid JSON payload received."})
-				continue
+				return
 			}
 			j.lines = append(j.lines, geminiLine(wire, l.Key, l.Request, nil))
-		}
-		if sc.Err() != nil || len(j.lines) == 0 {
+		})
+		if err != nil || len(j.lines) == 0 {
 			wire.writeBadRequest(w, http.StatusBadRequest, "The input file holds no readable request.")
 			return
 		}

@@ -1,7 +1,6 @@
 package llmtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -109,15 +108,7 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 		return nil, "", []jobError{{Code: "file_too_large", Message: "The input file exceeds the maximum size of 200 MB."}}
 	}
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), openaiBatchMaxBytes)
-	n := 0
-	for sc.Scan() {
-		n++
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
-		}
+	err := eachJSONL(data, openaiBatchMaxBytes, func(n int, raw []byte) {
 		bad := func(code, msg string) { invalid = append(invalid, jobError{Code: code, Message: msg, Line: n}) }
 		var l struct {
 			CustomID string          `json:"custom_id"`
@@ -127,7 +118,7 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 		}
 		if json.Unmarshal(raw, &l) != nil {
 			bad("invalid_json_line", "This line is not parseable as valid JSON.")
-			continue
+			return
 		}
 		rec, err := (&openaiWire{}).parse(l.Body)
 		switch {
@@ -147,9 +138,9 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 			model = rec.Model
 		}
 		lines = append(lines, batchLine{key: l.CustomID, rec: rec})
-	}
+	})
 	switch {
-	case sc.Err() != nil:
+	case err != nil:
 		invalid = append(invalid, jobError{Code: "invalid_file", Message: "The input file could not be read."})
 	case len(lines) == 0:
 		invalid = append(invalid, jobError{Code: "empty_file", Message: "The input file is empty."})

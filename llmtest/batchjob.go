@@ -1,6 +1,7 @@
 package llmtest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -332,6 +333,20 @@ func (b *batchStore) resultOrder(j *batchJob, s snapshot) []int {
 	}
 	j.results = order
 	return order
+}
+
+// eachJSONL calls line with each non-blank line of a JSONL file, trimmed,
+// and its number (blank lines count), and returns the error that stopped
+// the reading early, such as a line over limit bytes.
+func eachJSONL(data []byte, limit int, line func(n int, raw []byte)) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), limit)
+	for n := 1; sc.Scan(); n++ {
+		if raw := bytes.TrimSpace(sc.Bytes()); len(raw) > 0 {
+			line(n, raw)
+		}
+	}
+	return sc.Err()
 }
 
 // writeJSONL appends v to a JSONL result file as one line.
