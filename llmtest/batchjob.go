@@ -364,10 +364,7 @@ func strayKey(j *batchJob, k int) string { return "stray-" + j.id + "-" + strcon
 func (e *Emulator) apiConfig(api string) (API, int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if api == "gemini" {
-		return e.cfg.Gemini, e.cfg.Seed
-	}
-	return e.cfg.OpenAI, e.cfg.Seed
+	return e.cfg.api(api), e.cfg.Seed
 }
 
 // authorized checks the request's key as the synchronous endpoints do,

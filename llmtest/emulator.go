@@ -191,10 +191,7 @@ func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error
 	e.seq++
 	st := e.state(wire.name())
 	st.counters.Requests++
-	api := e.cfg.Gemini
-	if wire.name() == "openai" {
-		api = e.cfg.OpenAI
-	}
+	api := e.cfg.api(wire.name())
 	d := decision{seq: e.seq, model: rec.Model}
 	if d.outcome = keyOutcome(r, wire, api); d.outcome != outOK {
 		st.counters.Unauthorized++
