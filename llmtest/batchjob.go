@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -303,7 +304,7 @@ func (b *batchStore) count(j *batchJob, s snapshot) {
 	answered := j.answered(s)
 	for i, l := range j.lines {
 		switch {
-		case !answered[i] || len(j.invalid) > 0:
+		case !answered[i]: // an invalid job's snapshot has none answered
 			c.Unanswered++
 		case l.fail || l.bad != "":
 			c.Failed++
@@ -329,7 +330,7 @@ func (b *batchStore) resultOrder(j *batchJob, s snapshot) []int {
 		if len(order) > 0 {
 			at = b.rng.IntN(len(order) + 1)
 		}
-		order = append(order[:at], append([]int{-1}, order[at:]...)...)
+		order = slices.Insert(order, at, -1)
 	}
 	j.results = order
 	return order
