@@ -160,22 +160,18 @@ func (e *Emulator) geminiBatchReply(w http.ResponseWriter, id string, cancel boo
 		writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
 		return
 	}
-	now := time.Now()
-	s := j.at(now)
 	if !cancel {
-		op := b.geminiBatch(j, s)
+		op := b.geminiBatch(j, j.at(time.Now()))
 		b.mu.Unlock()
 		writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, op)
 		return
 	}
-	if s.state.final() {
-		b.mu.Unlock()
+	_, ok := b.cancel(j, time.Now())
+	b.mu.Unlock()
+	if !ok {
 		writeGeminiError(w, http.StatusBadRequest, "FAILED_PRECONDITION", "The batch is in a final state and can't be cancelled.")
 		return
 	}
-	j.cancelled = now
-	b.counters.Gemini.Cancels++
-	b.mu.Unlock()
 	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, map[string]any{})
 }
 

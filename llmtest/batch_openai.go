@@ -161,18 +161,18 @@ func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, cancel boo
 		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "No batch found with id '"+id+"'.")
 		return
 	}
-	now := time.Now()
-	s := j.at(now)
+	var s snapshot
+	ok := true
 	if cancel {
-		if s.state.final() || s.state == jobCancelling {
-			b.mu.Unlock()
-			(&openaiWire{}).writeBadRequest(w, http.StatusConflict,
-				fmt.Sprintf("Cannot cancel a batch with status '%s'.", openaiStatus[s.state]))
-			return
-		}
-		j.cancelled = now
-		b.counters.OpenAI.Cancels++
-		s = j.at(now)
+		s, ok = b.cancel(j, time.Now())
+	} else {
+		s = j.at(time.Now())
+	}
+	if !ok {
+		b.mu.Unlock()
+		(&openaiWire{}).writeBadRequest(w, http.StatusConflict,
+			fmt.Sprintf("Cannot cancel a batch with status '%s'.", openaiStatus[s.state]))
+		return
 	}
 	o := b.openaiBatch(j, s)
 	b.mu.Unlock()

@@ -294,6 +294,18 @@ func (b *batchStore) newJob(j *batchJob, cfg BatchConfig, window time.Duration) 
 	c.Lines += len(j.lines)
 }
 
+// cancel cancels j at now unless it has ended or is being cancelled
+// already, and reports whether it did, with the job's state after.
+// (A Gemini job, cancelled at once, is never seen cancelling.)
+func (b *batchStore) cancel(j *batchJob, now time.Time) (snapshot, bool) {
+	if s := j.at(now); s.state.final() || s.state == jobCancelling {
+		return s, false
+	}
+	j.cancelled = now
+	b.api(j.api).Cancels++
+	return j.at(now), true
+}
+
 // count adds an ended job's results to the counters, once.
 func (b *batchStore) count(j *batchJob, s snapshot) {
 	if j.counted || !s.state.final() {
