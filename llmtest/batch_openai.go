@@ -272,7 +272,7 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 		name string
 	}{{&out, &j.outputFile, "batch_" + j.id + "_output.jsonl"}, {&errs, &j.errorFile, "batch_" + j.id + "_error.jsonl"}} {
 		if r.buf.Len() > 0 {
-			f := b.addFile(&storedFile{api: "openai", name: r.name, purpose: "batch_output", data: bytes.Clone(r.buf.Bytes()), download: true})
+			f := b.addFile(&storedFile{api: "openai", name: r.name, purpose: "batch_output", data: r.buf.Bytes(), download: true})
 			*r.id = openaiFileID(f)
 		}
 	}
