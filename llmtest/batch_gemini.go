@@ -44,10 +44,12 @@ type geminiBatchMeta struct {
 }
 
 type geminiBatchOutput struct {
-	ResponsesFile    string `json:"responsesFile,omitempty"`
-	InlinedResponses *struct {
-		InlinedResponses []geminiInlined `json:"inlinedResponses"`
-	} `json:"inlinedResponses,omitempty"`
+	ResponsesFile    string             `json:"responsesFile,omitempty"`
+	InlinedResponses *geminiInlinedList `json:"inlinedResponses,omitempty"`
+}
+
+type geminiInlinedList struct {
+	InlinedResponses []geminiInlined `json:"inlinedResponses"`
 }
 
 type geminiInlined struct {
@@ -202,11 +204,15 @@ func (b *batchStore) geminiBatch(j *batchJob, s snapshot) geminiBatchOp {
 }
 
 // geminiOutput is a completed job's results: inlined for inlined
-// requests, else a result file.
+// requests, else a result file; either is made the first time.
 func (b *batchStore) geminiOutput(j *batchJob, s snapshot) *geminiBatchOutput {
 	out := &geminiBatchOutput{}
-	if j.outputFile != "" {
+	switch {
+	case j.outputFile != "":
 		out.ResponsesFile = j.outputFile
+		return out
+	case j.inlined != nil:
+		out.InlinedResponses = &geminiInlinedList{j.inlined}
 		return out
 	}
 	var results []geminiInlined
@@ -223,9 +229,8 @@ func (b *batchStore) geminiOutput(j *batchJob, s snapshot) *geminiBatchOutput {
 		results = append(results, r)
 	}
 	if j.inline {
-		out.InlinedResponses = &struct {
-			InlinedResponses []geminiInlined `json:"inlinedResponses"`
-		}{results}
+		j.inlined = results
+		out.InlinedResponses = &geminiInlinedList{results}
 		return out
 	}
 	var file bytes.Buffer

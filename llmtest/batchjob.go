@@ -96,13 +96,14 @@ type batchJob struct {
 	lines                   []batchLine
 	order                   []int // the order requests are answered in
 	stray                   int
-	inline                  bool       // Gemini: inlined requests, inlined responses
-	inputFile               string     // OpenAI: the input file's id
-	invalid                 []jobError // OpenAI: validation errors; the job failed
-	cancelled               time.Time  // when it was cancelled, or zero
-	outputFile, errorFile   string     // set once the job has ended
-	results                 []int      // the order of its results, once it has ended
-	counted                 bool       // its results are in the counters
+	inline                  bool            // Gemini: inlined requests, inlined responses
+	inlined                 []geminiInlined // Gemini: those responses, once the job has completed
+	inputFile               string          // OpenAI: the input file's id
+	invalid                 []jobError      // OpenAI: validation errors; the job failed
+	cancelled               time.Time       // when it was cancelled, or zero
+	outputFile, errorFile   string          // set once the job has ended
+	results                 []int           // the order of its results, once it has ended
+	counted                 bool            // its results are in the counters
 }
 
 // jobError is an OpenAI validation error of an input file.
