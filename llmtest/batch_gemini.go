@@ -1,7 +1,6 @@
 package llmtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -45,10 +44,12 @@ type geminiBatchMeta struct {
 }
 
 type geminiBatchOutput struct {
-	ResponsesFile    string `json:"responsesFile,omitempty"`
-	InlinedResponses *struct {
-		InlinedResponses []geminiInlined `json:"inlinedResponses"`
-	} `json:"inlinedResponses,omitempty"`
+	ResponsesFile    string             `json:"responsesFile,omitempty"`
+	InlinedResponses *geminiInlinedList `json:"inlinedResponses,omitempty"`
+}
+
+type geminiInlinedList struct {
+	InlinedResponses []geminiInlined `json:"inlinedResponses"`
 }
 
 type geminiInlined struct {
@@ -69,7 +70,7 @@ var geminiStates = [...]string{jobPending: "BATCH_STATE_PENDING", jobRunning: "B
 func geminiBatchName(j *batchJob) string { return "batches/" + j.id }
 
 // createGeminiBatch answers :batchGenerateContent.
-func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, model string, seed int64, cfg BatchConfig) {
+func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, model string, cfg BatchConfig) {
 	wire := &geminiWire{model: model}
 	body, err := readBody(r, geminiInlineMax)
 	if err != nil {
@@ -100,8 +101,6 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 		return
 	}
 	b := &e.batch
-	b.lock(seed)
-	defer b.mu.Unlock()
 	j := &batchJob{api: "gemini", model: model, display: req.Batch.DisplayName}
 	if in.Requests != nil {
 		j.inline = true
@@ -109,35 +108,35 @@ func (e *Emulator) createGeminiBatch(w http.ResponseWriter, r *http.Request, mod
 			j.lines = append(j.lines, geminiLine(wire, ir.Metadata[geminiKey], ir.Request, ir.Metadata))
 		}
 	} else {
+		// A stored file's data never changes: it is read outside the lock.
+		b.mu.Lock()
 		f := b.files[strings.TrimPrefix(in.FileName, "files/")]
+		b.mu.Unlock()
 		if f == nil || !f.gemini || f.download {
 			writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
 			return
 		}
-		sc := bufio.NewScanner(bytes.NewReader(f.data))
-		sc.Buffer(make([]byte, 0, 64<<10), maxUpload)
-		for sc.Scan() {
-			raw := bytes.TrimSpace(sc.Bytes())
-			if len(raw) == 0 {
-				continue
-			}
+		err := eachJSONL(f.data, maxUpload, func(_ int, raw []byte) {
 			var l struct {
 				Key     string          `json:"key"`
 				Request json.RawMessage `json:"request"`
 			}
 			if json.Unmarshal(raw, &l) != nil {
 				j.lines = append(j.lines, batchLine{bad: "Invalid JSON payload received."})
-				continue
+				return
 			}
 			j.lines = append(j.lines, geminiLine(wire, l.Key, l.Request, nil))
-		}
-		if sc.Err() != nil || len(j.lines) == 0 {
+		})
+		if err != nil || len(j.lines) == 0 {
 			wire.writeBadRequest(w, http.StatusBadRequest, "The input file holds no readable request.")
 			return
 		}
 	}
-	b.newJob(j, cfg, geminiBatchWindow, func(seq int) string { return fmt.Sprintf("emu%010d", seq) })
-	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, b.geminiBatch(j, j.at(time.Now())))
+	b.mu.Lock()
+	b.newJob(j, cfg, geminiBatchWindow)
+	op := b.geminiBatch(j, j.at(time.Now()))
+	b.mu.Unlock()
+	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, op)
 }
 
 // geminiKey is the metadata field genai-based clients key requests by.
@@ -154,27 +153,27 @@ func geminiLine(wire *geminiWire, key string, raw json.RawMessage, meta map[stri
 }
 
 // geminiBatchReply answers a get or a cancel.
-func (e *Emulator) geminiBatchReply(w http.ResponseWriter, id string, seed int64, cancel bool) {
+func (e *Emulator) geminiBatchReply(w http.ResponseWriter, id string, cancel bool) {
 	b := &e.batch
-	b.lock(seed)
-	defer b.mu.Unlock()
+	b.mu.Lock()
 	j := b.jobs[id]
 	if j == nil || j.api != "gemini" {
+		b.mu.Unlock()
 		writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
 		return
 	}
-	now := time.Now()
-	s := j.at(now)
 	if !cancel {
-		writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, b.geminiBatch(j, s))
+		op := b.geminiBatch(j, j.at(time.Now()))
+		b.mu.Unlock()
+		writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, op)
 		return
 	}
-	if s.state.final() {
+	_, ok := b.cancel(j, time.Now())
+	b.mu.Unlock()
+	if !ok {
 		writeGeminiError(w, http.StatusBadRequest, "FAILED_PRECONDITION", "The batch is in a final state and can't be cancelled.")
 		return
 	}
-	j.cancelled = now
-	b.counters.Gemini.Cancels++
 	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, map[string]any{})
 }
 
@@ -205,11 +204,15 @@ func (b *batchStore) geminiBatch(j *batchJob, s snapshot) geminiBatchOp {
 }
 
 // geminiOutput is a completed job's results: inlined for inlined
-// requests, else a result file.
+// requests, else a result file; either is made the first time.
 func (b *batchStore) geminiOutput(j *batchJob, s snapshot) *geminiBatchOutput {
 	out := &geminiBatchOutput{}
-	if j.outputFile != "" {
+	switch {
+	case j.outputFile != "":
 		out.ResponsesFile = j.outputFile
+		return out
+	case j.inlined != nil:
+		out.InlinedResponses = &geminiInlinedList{j.inlined}
 		return out
 	}
 	var results []geminiInlined
@@ -226,9 +229,8 @@ func (b *batchStore) geminiOutput(j *batchJob, s snapshot) *geminiBatchOutput {
 		results = append(results, r)
 	}
 	if j.inline {
-		out.InlinedResponses = &struct {
-			InlinedResponses []geminiInlined `json:"inlinedResponses"`
-		}{results}
+		j.inlined = results
+		out.InlinedResponses = &geminiInlinedList{results}
 		return out
 	}
 	var file bytes.Buffer
@@ -239,9 +241,7 @@ func (b *batchStore) geminiOutput(j *batchJob, s snapshot) *geminiBatchOutput {
 		} else {
 			line["response"] = r.Response
 		}
-		enc, _ := json.Marshal(line)
-		file.Write(enc)
-		file.WriteByte('\n')
+		writeJSONL(&file, line)
 	}
 	f := b.addFile(&storedFile{api: "gemini", name: "batch-" + j.id + "-results", mime: "application/jsonl",
 		data: file.Bytes(), gemini: true, download: true})
@@ -262,8 +262,7 @@ func geminiResult(j *batchJob, i int) geminiInlined {
 	case l.bad != "":
 		return geminiInlined{Error: &geminiLineError{Code: 400, Message: l.bad, Status: "INVALID_ARGUMENT"}, Metadata: meta}
 	case l.fail:
-		return geminiInlined{Error: &geminiLineError{Code: 500, Status: "INTERNAL",
-			Message: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"}, Metadata: meta}
+		return geminiInlined{Error: &geminiLineError{Code: 500, Status: "INTERNAL", Message: geminiInternalMessage}, Metadata: meta}
 	}
 	resp := geminiResponse(j, l, i+1)
 	return geminiInlined{Response: &resp, Metadata: meta}
@@ -273,12 +272,5 @@ func geminiResult(j *batchJob, i int) geminiInlined {
 // would send for l.
 func geminiResponse(j *batchJob, l batchLine, seq int) geminiSuccess {
 	text, in, out := l.reply()
-	var c geminiCandidate
-	c.Content.Parts = []struct {
-		Text string `json:"text"`
-	}{{Text: text}}
-	c.Content.Role, c.FinishReason = "model", "STOP"
-	s := geminiSuccess{Candidates: []geminiCandidate{c}, ModelVersion: j.model, ResponseID: responseID(seq)}
-	s.Usage.Prompt, s.Usage.Candidates, s.Usage.Total = in, out, in+out
-	return s
+	return geminiReply(j.model, seq, text, in, out)
 }

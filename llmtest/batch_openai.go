@@ -1,7 +1,6 @@
 package llmtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -55,7 +54,7 @@ var openaiStatus = [...]string{jobPending: "validating", jobRunning: "in_progres
 
 func openaiBatchID(j *batchJob) string { return "batch_" + j.id }
 
-func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, seed int64, cfg BatchConfig) {
+func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, cfg BatchConfig) {
 	wire := &openaiWire{}
 	var req struct {
 		InputFileID      string            `json:"input_file_id"`
@@ -77,9 +76,9 @@ func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	b := &e.batch
-	b.lock(seed)
-	defer b.mu.Unlock()
+	b.mu.Lock()
 	f := b.files[strings.TrimPrefix(req.InputFileID, "file-")]
+	b.mu.Unlock()
 	if f == nil || f.api != "openai" || f.download {
 		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "No such File object: "+req.InputFileID)
 		return
@@ -89,9 +88,13 @@ func (e *Emulator) createOpenAIBatch(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	j := &batchJob{api: "openai", inputFile: req.InputFileID}
+	// A stored file's data never changes: it is parsed outside the lock.
 	j.lines, j.model, j.invalid = parseOpenAIInput(f.data, cfg.MaxLines)
-	b.newJob(j, cfg, openaiBatchWindow, func(seq int) string { return fmt.Sprintf("emu%010d", seq) })
-	writeJSON(w, "application/json", http.StatusOK, b.openaiBatch(j, j.at(time.Now())))
+	b.mu.Lock()
+	b.newJob(j, cfg, openaiBatchWindow)
+	o := b.openaiBatch(j, j.at(time.Now()))
+	b.mu.Unlock()
+	writeJSON(w, "application/json", http.StatusOK, o)
 }
 
 // parseOpenAIInput reads an input file, validating it as the API does
@@ -105,15 +108,7 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 		return nil, "", []jobError{{Code: "file_too_large", Message: "The input file exceeds the maximum size of 200 MB."}}
 	}
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), openaiBatchMaxBytes)
-	n := 0
-	for sc.Scan() {
-		n++
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
-		}
+	err := eachJSONL(data, openaiBatchMaxBytes, func(n int, raw []byte) {
 		bad := func(code, msg string) { invalid = append(invalid, jobError{Code: code, Message: msg, Line: n}) }
 		var l struct {
 			CustomID string          `json:"custom_id"`
@@ -123,7 +118,7 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 		}
 		if json.Unmarshal(raw, &l) != nil {
 			bad("invalid_json_line", "This line is not parseable as valid JSON.")
-			continue
+			return
 		}
 		rec, err := (&openaiWire{}).parse(l.Body)
 		switch {
@@ -143,9 +138,9 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 			model = rec.Model
 		}
 		lines = append(lines, batchLine{key: l.CustomID, rec: rec})
-	}
+	})
 	switch {
-	case sc.Err() != nil:
+	case err != nil:
 		invalid = append(invalid, jobError{Code: "invalid_file", Message: "The input file could not be read."})
 	case len(lines) == 0:
 		invalid = append(invalid, jobError{Code: "empty_file", Message: "The input file is empty."})
@@ -157,28 +152,31 @@ func parseOpenAIInput(data []byte, maxLines int) (lines []batchLine, model strin
 }
 
 // openaiBatchReply answers a retrieve or a cancel.
-func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, seed int64, cancel bool) {
+func (e *Emulator) openaiBatchReply(w http.ResponseWriter, id string, cancel bool) {
 	b := &e.batch
-	b.lock(seed)
-	defer b.mu.Unlock()
+	b.mu.Lock()
 	j := b.jobs[strings.TrimPrefix(id, "batch_")]
 	if j == nil || j.api != "openai" || !strings.HasPrefix(id, "batch_") {
+		b.mu.Unlock()
 		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", "No batch found with id '"+id+"'.")
 		return
 	}
-	now := time.Now()
-	s := j.at(now)
+	var s snapshot
+	ok := true
 	if cancel {
-		if s.state.final() || s.state == jobCancelling {
-			(&openaiWire{}).writeBadRequest(w, http.StatusConflict,
-				fmt.Sprintf("Cannot cancel a batch with status '%s'.", openaiStatus[s.state]))
-			return
-		}
-		j.cancelled = now
-		b.counters.OpenAI.Cancels++
-		s = j.at(now)
+		s, ok = b.cancel(j, time.Now())
+	} else {
+		s = j.at(time.Now())
 	}
-	writeJSON(w, "application/json", http.StatusOK, b.openaiBatch(j, s))
+	if !ok {
+		b.mu.Unlock()
+		(&openaiWire{}).writeBadRequest(w, http.StatusConflict,
+			fmt.Sprintf("Cannot cancel a batch with status '%s'.", openaiStatus[s.state]))
+		return
+	}
+	o := b.openaiBatch(j, s)
+	b.mu.Unlock()
+	writeJSON(w, "application/json", http.StatusOK, o)
 }
 
 // openaiBatch describes j in state s, writing its result files the first
@@ -216,11 +214,11 @@ func (b *batchStore) openaiBatch(j *batchJob, s snapshot) openaiBatchJSON {
 	if s.state.final() {
 		b.writeOpenAIResults(j, s)
 		b.count(j, s)
-		if j.outputFile != "" {
-			o.OutputFileID = &j.outputFile
+		if out := j.outputFile; out != "" {
+			o.OutputFileID = &out
 		}
-		if j.errorFile != "" {
-			o.ErrorFileID = &j.errorFile
+		if errs := j.errorFile; errs != "" {
+			o.ErrorFileID = &errs
 		}
 	}
 	return o
@@ -233,17 +231,12 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 		return
 	}
 	var out, errs bytes.Buffer
-	line := func(buf *bytes.Buffer, v any) {
-		enc, _ := json.Marshal(v)
-		buf.Write(enc)
-		buf.WriteByte('\n')
-	}
 	stray := 0
 	for _, i := range b.resultOrder(j, s) {
 		b.seq++
 		reqID := fmt.Sprintf("req_%032x", b.seq)
 		if i < 0 {
-			line(&out, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": strayKey(j, stray),
+			writeJSONL(&out, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": strayKey(j, stray),
 				"response": map[string]any{"status_code": 200, "request_id": reqID, "body": openaiCompletion(j, batchLine{}, b.seq)}, "error": nil})
 			stray++
 			continue
@@ -252,13 +245,13 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 		entry := map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": l.key, "error": nil}
 		if l.fail {
 			var eb openaiErrorBody
-			eb.Error.Message, eb.Error.Type = "The server had an error while processing your request. Sorry about that!", "server_error"
+			eb.Error.Message, eb.Error.Type = openaiServerErrorMessage, "server_error"
 			entry["response"] = map[string]any{"status_code": 500, "request_id": reqID, "body": eb}
-			line(&errs, entry)
+			writeJSONL(&errs, entry)
 			continue
 		}
 		entry["response"] = map[string]any{"status_code": 200, "request_id": reqID, "body": openaiCompletion(j, l, b.seq)}
-		line(&out, entry)
+		writeJSONL(&out, entry)
 	}
 	answered := j.answered(s)
 	for i, l := range j.lines {
@@ -270,7 +263,7 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 			code, msg = "batch_cancelled", "This request was not executed because the batch was cancelled."
 		}
 		b.seq++
-		line(&errs, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": l.key, "response": nil,
+		writeJSONL(&errs, map[string]any{"id": fmt.Sprintf("batch_req_%d", b.seq), "custom_id": l.key, "response": nil,
 			"error": map[string]string{"code": code, "message": msg}})
 	}
 	for _, r := range [...]struct {
@@ -279,7 +272,7 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 		name string
 	}{{&out, &j.outputFile, "batch_" + j.id + "_output.jsonl"}, {&errs, &j.errorFile, "batch_" + j.id + "_error.jsonl"}} {
 		if r.buf.Len() > 0 {
-			f := b.addFile(&storedFile{api: "openai", name: r.name, purpose: "batch_output", data: bytes.Clone(r.buf.Bytes()), download: true})
+			f := b.addFile(&storedFile{api: "openai", name: r.name, purpose: "batch_output", data: r.buf.Bytes(), download: true})
 			*r.id = openaiFileID(f)
 		}
 	}
@@ -289,20 +282,9 @@ func (b *batchStore) writeOpenAIResults(j *batchJob, s snapshot) {
 // send for l.
 func openaiCompletion(j *batchJob, l batchLine, seq int) openaiSuccess {
 	text, in, out := l.reply()
-	var c openaiChoice
-	c.Message.Role, c.Message.Content, c.Message.Annotations = "assistant", text, []string{}
-	c.FinishReason = "stop"
 	model := l.rec.Model
 	if model == "" {
 		model = j.model
 	}
-	s := openaiSuccess{
-		ID: "chatcmpl-" + responseID(seq), Object: "chat.completion", Created: j.created.Unix(), Model: model,
-		Choices: []openaiChoice{c}, ServiceTier: "default", SystemFingerprint: "fp_emulator",
-	}
-	s.Usage.Prompt, s.Usage.Completion, s.Usage.Total = in, out, in+out
-	s.Usage.PromptDetails = map[string]int{"cached_tokens": 0, "audio_tokens": 0}
-	s.Usage.CompletionDetail = map[string]int{"reasoning_tokens": 0, "audio_tokens": 0,
-		"accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-	return s
+	return openaiReply(model, seq, j.created, text, in, out)
 }

@@ -41,57 +41,57 @@ func (e *Emulator) serveBatch(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if name == "openai" {
-		e.routeOpenAI(w, r, seed, api.Batch)
+		e.routeOpenAI(w, r, api.Batch)
 	} else {
-		e.routeGemini(w, r, seed, api.Batch)
+		e.routeGemini(w, r, api.Batch)
 	}
 	return true
 }
 
-func (e *Emulator) routeOpenAI(w http.ResponseWriter, r *http.Request, seed int64, cfg BatchConfig) {
+func (e *Emulator) routeOpenAI(w http.ResponseWriter, r *http.Request, cfg BatchConfig) {
 	p, get, post := r.URL.Path, r.Method == http.MethodGet, r.Method == http.MethodPost
 	if id, ok := pathID(p, "/v1/files/", "/content"); ok && get {
-		e.serveOpenAIContent(w, id, seed)
+		e.serveOpenAIContent(w, id)
 		return
 	}
 	if id, ok := pathID(p, "/v1/batches/", "/cancel"); ok && post {
-		e.openaiBatchReply(w, id, seed, true)
+		e.openaiBatchReply(w, id, true)
 		return
 	}
 	if id, ok := pathID(p, "/v1/batches/", ""); ok && get {
-		e.openaiBatchReply(w, id, seed, false)
+		e.openaiBatchReply(w, id, false)
 		return
 	}
 	switch {
 	case p == "/v1/files" && post:
-		e.serveOpenAIUpload(w, r, seed)
+		e.serveOpenAIUpload(w, r)
 	case p == "/v1/batches" && post:
-		e.createOpenAIBatch(w, r, seed, cfg)
+		e.createOpenAIBatch(w, r, cfg)
 	default:
 		(&openaiWire{}).writeBadRequest(w, http.StatusNotFound, "Invalid URL ("+r.Method+" "+p+")")
 	}
 }
 
-func (e *Emulator) routeGemini(w http.ResponseWriter, r *http.Request, seed int64, cfg BatchConfig) {
+func (e *Emulator) routeGemini(w http.ResponseWriter, r *http.Request, cfg BatchConfig) {
 	p, get, post := r.URL.Path, r.Method == http.MethodGet, r.Method == http.MethodPost
 	if model, ok := pathID(p, "/v1beta/models/", ":batchGenerateContent"); ok && post {
-		e.createGeminiBatch(w, r, model, seed, cfg)
+		e.createGeminiBatch(w, r, model, cfg)
 		return
 	}
 	if id, ok := pathID(p, "/v1beta/batches/", ":cancel"); ok && post {
-		e.geminiBatchReply(w, id, seed, true)
+		e.geminiBatchReply(w, id, true)
 		return
 	}
 	if id, ok := pathID(p, "/v1beta/batches/", ""); ok && get && !strings.Contains(id, ":") {
-		e.geminiBatchReply(w, id, seed, false)
+		e.geminiBatchReply(w, id, false)
 		return
 	}
 	if id, ok := pathID(p, "/v1beta/files/", ":download"); ok && get {
-		e.serveGeminiDownload(w, r, id, seed)
+		e.serveGeminiDownload(w, r, id)
 		return
 	}
 	if p == "/upload/v1beta/files" && post {
-		e.serveGeminiUpload(w, r, seed)
+		e.serveGeminiUpload(w, r)
 		return
 	}
 	writeGeminiError(w, http.StatusNotFound, "NOT_FOUND", "Method not found.")

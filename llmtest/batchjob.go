@@ -1,9 +1,14 @@
 package llmtest
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -91,13 +96,14 @@ type batchJob struct {
 	lines                   []batchLine
 	order                   []int // the order requests are answered in
 	stray                   int
-	inline                  bool       // Gemini: inlined requests, inlined responses
-	inputFile               string     // OpenAI: the input file's id
-	invalid                 []jobError // OpenAI: validation errors; the job failed
-	cancelled               time.Time  // when it was cancelled, or zero
-	outputFile, errorFile   string     // set once the job has ended
-	results                 []int      // the order of its results, once it has ended
-	counted                 bool       // its results are in the counters
+	inline                  bool            // Gemini: inlined requests, inlined responses
+	inlined                 []geminiInlined // Gemini: those responses, once the job has completed
+	inputFile               string          // OpenAI: the input file's id
+	invalid                 []jobError      // OpenAI: validation errors; the job failed
+	cancelled               time.Time       // when it was cancelled, or zero
+	outputFile, errorFile   string          // set once the job has ended
+	results                 []int           // the order of its results, once it has ended
+	counted                 bool            // its results are in the counters
 }
 
 // jobError is an OpenAI validation error of an input file.
@@ -236,7 +242,9 @@ func (e *Emulator) BatchCounters() BatchCounters {
 	return b.counters
 }
 
-// lock takes the store's lock, making its maps on first use.
+// lock takes the store's lock, making its maps on first use, seeded by
+// the configuration's seed at that moment. serveBatch, through which every
+// batch request comes, takes it first; the handlers then just lock mu.
 func (b *batchStore) lock(seed int64) {
 	b.mu.Lock()
 	if b.jobs == nil {
@@ -253,11 +261,17 @@ func (b *batchStore) api(name string) *APIBatchCounters {
 	return &b.counters.OpenAI
 }
 
-// newJob fills in a job's schedule from the configuration and registers
-// it under a fresh id made by id.
-func (b *batchStore) newJob(j *batchJob, cfg BatchConfig, window time.Duration, id func(seq int) string) {
+// newID is a fresh id of a job, file or upload: prefix and a sequence
+// number.
+func (b *batchStore) newID(prefix string) string {
 	b.seq++
-	j.id, j.created, j.latency, j.window = id(b.seq), time.Now(), cfg.Latency, window
+	return fmt.Sprintf("%s%010d", prefix, b.seq)
+}
+
+// newJob fills in a job's schedule from the configuration and registers
+// it under a fresh id.
+func (b *batchStore) newJob(j *batchJob, cfg BatchConfig, window time.Duration) {
+	j.id, j.created, j.latency, j.window = b.newID("emu"), time.Now(), cfg.Latency, window
 	if cfg.Window > 0 {
 		j.window = cfg.Window
 	}
@@ -281,6 +295,18 @@ func (b *batchStore) newJob(j *batchJob, cfg BatchConfig, window time.Duration, 
 	c.Lines += len(j.lines)
 }
 
+// cancel cancels j at now unless it has ended or is being cancelled
+// already, and reports whether it did, with the job's state after.
+// (A Gemini job, cancelled at once, is never seen cancelling.)
+func (b *batchStore) cancel(j *batchJob, now time.Time) (snapshot, bool) {
+	if s := j.at(now); s.state.final() || s.state == jobCancelling {
+		return s, false
+	}
+	j.cancelled = now
+	b.api(j.api).Cancels++
+	return j.at(now), true
+}
+
 // count adds an ended job's results to the counters, once.
 func (b *batchStore) count(j *batchJob, s snapshot) {
 	if j.counted || !s.state.final() {
@@ -291,7 +317,7 @@ func (b *batchStore) count(j *batchJob, s snapshot) {
 	answered := j.answered(s)
 	for i, l := range j.lines {
 		switch {
-		case !answered[i] || len(j.invalid) > 0:
+		case !answered[i]: // an invalid job's snapshot has none answered
 			c.Unanswered++
 		case l.fail || l.bad != "":
 			c.Failed++
@@ -317,10 +343,31 @@ func (b *batchStore) resultOrder(j *batchJob, s snapshot) []int {
 		if len(order) > 0 {
 			at = b.rng.IntN(len(order) + 1)
 		}
-		order = append(order[:at], append([]int{-1}, order[at:]...)...)
+		order = slices.Insert(order, at, -1)
 	}
 	j.results = order
 	return order
+}
+
+// eachJSONL calls line with each non-blank line of a JSONL file, trimmed,
+// and its number (blank lines count), and returns the error that stopped
+// the reading early, such as a line over limit bytes.
+func eachJSONL(data []byte, limit int, line func(n int, raw []byte)) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), limit)
+	for n := 1; sc.Scan(); n++ {
+		if raw := bytes.TrimSpace(sc.Bytes()); len(raw) > 0 {
+			line(n, raw)
+		}
+	}
+	return sc.Err()
+}
+
+// writeJSONL appends v to a JSONL result file as one line.
+func writeJSONL(buf *bytes.Buffer, v any) {
+	enc, _ := json.Marshal(v)
+	buf.Write(enc)
+	buf.WriteByte('\n')
 }
 
 // strayKey is the custom_id or key of the k-th stray result.
@@ -331,23 +378,15 @@ func strayKey(j *batchJob, k int) string { return "stray-" + j.id + "-" + strcon
 func (e *Emulator) apiConfig(api string) (API, int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if api == "gemini" {
-		return e.cfg.Gemini, e.cfg.Seed
-	}
-	return e.cfg.OpenAI, e.cfg.Seed
+	return e.cfg.api(api), e.cfg.Seed
 }
 
 // authorized checks the request's key as the synchronous endpoints do,
 // and writes the refusal when it fails.
 func authorized(w http.ResponseWriter, r *http.Request, wire apiWire, api API) bool {
-	key, present := wire.apiKey(r)
-	if api.Key == "" || key == api.Key {
-		return true
+	o := keyOutcome(r, wire, api)
+	if o != outOK {
+		wire.writeRefusal(w, decision{outcome: o})
 	}
-	d := decision{outcome: outBadKey}
-	if !present {
-		d.outcome = outNoKey
-	}
-	wire.writeRefusal(w, d)
-	return false
+	return o == outOK
 }

@@ -125,6 +125,14 @@ type Config struct {
 	Seed int64
 }
 
+// api is the configuration of the API named "gemini" or "openai".
+func (c *Config) api(name string) API {
+	if name == "gemini" {
+		return c.Gemini
+	}
+	return c.OpenAI
+}
+
 // quotaKind names the four quotas an API may set, in the order Gemini's
 // QuotaFailure lists them.
 type quotaKind int

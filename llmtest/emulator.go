@@ -191,17 +191,10 @@ func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error
 	e.seq++
 	st := e.state(wire.name())
 	st.counters.Requests++
-	api := e.cfg.Gemini
-	if wire.name() == "openai" {
-		api = e.cfg.OpenAI
-	}
+	api := e.cfg.api(wire.name())
 	d := decision{seq: e.seq, model: rec.Model}
-	if key, present := wire.apiKey(r); api.Key != "" && key != api.Key {
+	if d.outcome = keyOutcome(r, wire, api); d.outcome != outOK {
 		st.counters.Unauthorized++
-		d.outcome = outBadKey
-		if !present {
-			d.outcome = outNoKey
-		}
 		return d
 	}
 	if perr != nil {
@@ -210,4 +203,17 @@ func (e *Emulator) admit(r *http.Request, wire apiWire, rec Received, perr error
 	}
 	e.received = append(e.received, rec)
 	return st.decide(d, api, e.start, now, e.rng, wire.name() == "openai", cost)
+}
+
+// keyOutcome checks r's API key: outOK when it is api's (or api needs
+// none), else outNoKey or outBadKey.
+func keyOutcome(r *http.Request, wire apiWire, api API) outcome {
+	key, present := wire.apiKey(r)
+	switch {
+	case api.Key == "" || key == api.Key:
+		return outOK
+	case !present:
+		return outNoKey
+	}
+	return outBadKey
 }

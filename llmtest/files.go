@@ -33,8 +33,7 @@ type pendingUpload struct {
 
 // addFile stores data as a new file and returns it.
 func (b *batchStore) addFile(f *storedFile) *storedFile {
-	b.seq++
-	f.id = fmt.Sprintf("emu%010d", b.seq)
+	f.id = b.newID("emu")
 	f.created = time.Now()
 	b.files[f.id] = f
 	return f
@@ -67,7 +66,7 @@ func openaiFile(f *storedFile) openaiFileJSON {
 
 // serveOpenAIUpload reads a multipart upload as openai-go's Files.New
 // writes it.
-func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request, seed int64) {
+func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request) {
 	wire := &openaiWire{}
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -112,7 +111,7 @@ func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	f := b.addFile(&storedFile{api: "openai", name: name, purpose: purpose, data: data})
 	b.counters.OpenAI.Uploads++
 	body := openaiFile(f)
@@ -122,9 +121,9 @@ func (e *Emulator) serveOpenAIUpload(w http.ResponseWriter, r *http.Request, see
 
 // serveOpenAIContent answers GET /v1/files/{id}/content with the file's
 // bytes.
-func (e *Emulator) serveOpenAIContent(w http.ResponseWriter, id string, seed int64) {
+func (e *Emulator) serveOpenAIContent(w http.ResponseWriter, id string) {
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	f := b.files[strings.TrimPrefix(id, "file-")]
 	if f != nil && f.api == "openai" && f.download {
 		b.counters.OpenAI.Downloads++
@@ -134,10 +133,7 @@ func (e *Emulator) serveOpenAIContent(w http.ResponseWriter, id string, seed int
 		writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "", fmt.Sprintf("No such File object: %s", id))
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(f.data)
+	writeFileData(w, f.data)
 }
 
 // Gemini: the resumable upload genai's Files.Upload speaks (POST
@@ -177,7 +173,7 @@ func geminiFile(f *storedFile, host string) geminiFileJSON {
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // serveGeminiUpload answers both steps of a resumable upload.
-func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, seed int64) {
+func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request) {
 	wire := &geminiWire{}
 	h := w.Header()
 	cmd := strings.ToLower(r.Header.Get("X-Goog-Upload-Command"))
@@ -198,9 +194,8 @@ func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, see
 		if mime == "" {
 			mime = r.Header.Get("X-Goog-Upload-Header-Content-Type")
 		}
-		b.lock(seed)
-		b.seq++
-		id := fmt.Sprintf("up%010d", b.seq)
+		b.mu.Lock()
+		id := b.newID("up")
 		b.uploads[id] = &pendingUpload{name: meta.File.DisplayName, mime: mime}
 		b.mu.Unlock()
 		h.Set("X-Goog-Upload-Url", "http://"+r.Host+"/upload/v1beta/files?upload_id="+id+"&upload_protocol=resumable")
@@ -216,7 +211,7 @@ func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, see
 		return
 	}
 	chunk, err := io.ReadAll(io.LimitReader(r.Body, maxUpload+1))
-	b.lock(seed)
+	b.mu.Lock()
 	up := b.uploads[id]
 	switch {
 	case up == nil:
@@ -248,9 +243,9 @@ func (e *Emulator) serveGeminiUpload(w http.ResponseWriter, r *http.Request, see
 }
 
 // serveGeminiDownload answers GET /v1beta/files/{id}:download?alt=media.
-func (e *Emulator) serveGeminiDownload(w http.ResponseWriter, r *http.Request, id string, seed int64) {
+func (e *Emulator) serveGeminiDownload(w http.ResponseWriter, r *http.Request, id string) {
 	b := &e.batch
-	b.lock(seed)
+	b.mu.Lock()
 	f := b.files[id]
 	if f != nil && f.gemini && f.download {
 		b.counters.Gemini.Downloads++
@@ -264,10 +259,15 @@ func (e *Emulator) serveGeminiDownload(w http.ResponseWriter, r *http.Request, i
 		writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, geminiFile(f, r.Host))
 		return
 	}
+	writeFileData(w, f.data)
+}
+
+// writeFileData answers a download with a file's bytes.
+func writeFileData(w http.ResponseWriter, data []byte) {
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(f.data)
+	w.Write(data)
 }
 
 // pathID returns the one path segment after prefix and before suffix.

@@ -112,6 +112,9 @@ func (g *geminiWire) writeBadRequest(w http.ResponseWriter, status int, msg stri
 
 const geminiBadKeyMessage = "API key not valid. Please pass a valid API key."
 
+// geminiInternalMessage is the message of Gemini's 500s.
+const geminiInternalMessage = "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
+
 func (g *geminiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	switch d.outcome {
 	case outBadRequest:
@@ -135,8 +138,7 @@ func (g *geminiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	case outUnavailable:
 		writeGeminiError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "The model is overloaded. Please try again later.")
 	case outServerError:
-		writeGeminiError(w, http.StatusInternalServerError, "INTERNAL",
-			"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
+		writeGeminiError(w, http.StatusInternalServerError, "INTERNAL", geminiInternalMessage)
 	case outPerDay, outRateLimited:
 		g.writeQuota(w, d)
 	}
@@ -165,14 +167,20 @@ type geminiCandidate struct {
 }
 
 func (g *geminiWire) writeSuccess(w http.ResponseWriter, d decision, text string, in, out int) {
+	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, geminiReply(d.model, d.seq, text, in, out))
+}
+
+// geminiReply is the generateContent reply of model with text, the seq-th
+// response, with its token usage.
+func geminiReply(model string, seq int, text string, in, out int) geminiSuccess {
 	var c geminiCandidate
 	c.Content.Parts = []struct {
 		Text string `json:"text"`
 	}{{Text: text}}
 	c.Content.Role, c.FinishReason = "model", "STOP"
-	b := geminiSuccess{Candidates: []geminiCandidate{c}, ModelVersion: d.model, ResponseID: responseID(d.seq)}
+	b := geminiSuccess{Candidates: []geminiCandidate{c}, ModelVersion: model, ResponseID: responseID(seq)}
 	b.Usage.Prompt, b.Usage.Candidates, b.Usage.Total = in, out, in+out
-	writeJSON(w, "application/json; charset=UTF-8", http.StatusOK, b)
+	return b
 }
 
 // responseID makes a stable, id-looking string from a request's sequence

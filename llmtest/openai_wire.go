@@ -130,6 +130,9 @@ func (o *openaiWire) writeBadRequest(w http.ResponseWriter, status int, msg stri
 
 const openaiKeysURL = "https://platform.openai.com/account/api-keys"
 
+// openaiServerErrorMessage is the message of OpenAI's 500s.
+const openaiServerErrorMessage = "The server had an error while processing your request. Sorry about that!"
+
 func (o *openaiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	o.writeHeaders(w, d, true)
 	switch d.outcome {
@@ -149,8 +152,7 @@ func (o *openaiWire) writeRefusal(w http.ResponseWriter, d decision) {
 	case outUnavailable:
 		writeOpenAIError(w, http.StatusServiceUnavailable, "server_error", "", "The server is overloaded or not ready yet.")
 	case outServerError:
-		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "",
-			"The server had an error while processing your request. Sorry about that!")
+		writeOpenAIError(w, http.StatusInternalServerError, "server_error", "", openaiServerErrorMessage)
 	case outPerDay, outRateLimited, outTooLarge:
 		o.writeQuota(w, d)
 	}
@@ -188,14 +190,20 @@ type openaiChoice struct {
 func (o *openaiWire) writeSuccess(w http.ResponseWriter, d decision, text string, in, out int) {
 	o.writeHeaders(w, d, false)
 	w.Header().Set("openai-processing-ms", strconv.FormatInt(d.latency.Milliseconds(), 10))
+	writeJSON(w, "application/json", http.StatusOK, openaiReply(d.model, d.seq, time.Now(), text, in, out))
+}
+
+// openaiReply is the chat completion of model with text, the seq-th
+// response, created at created, with its token usage.
+func openaiReply(model string, seq int, created time.Time, text string, in, out int) openaiSuccess {
 	var c openaiChoice
 	c.Message.Role, c.Message.Content, c.Message.Annotations = "assistant", text, []string{}
 	c.FinishReason = "stop"
 	b := openaiSuccess{
-		ID:                "chatcmpl-" + responseID(d.seq),
+		ID:                "chatcmpl-" + responseID(seq),
 		Object:            "chat.completion",
-		Created:           time.Now().Unix(),
-		Model:             d.model,
+		Created:           created.Unix(),
+		Model:             model,
 		Choices:           []openaiChoice{c},
 		ServiceTier:       "default",
 		SystemFingerprint: "fp_emulator",
@@ -204,5 +212,5 @@ func (o *openaiWire) writeSuccess(w http.ResponseWriter, d decision, text string
 	b.Usage.PromptDetails = map[string]int{"cached_tokens": 0, "audio_tokens": 0}
 	b.Usage.CompletionDetail = map[string]int{"reasoning_tokens": 0, "audio_tokens": 0,
 		"accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-	writeJSON(w, "application/json", http.StatusOK, b)
+	return b
 }
