@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -87,12 +88,17 @@ var callOutcomes = []string{"success", "rate_limited", "quota_exhausted", "too_l
 // newLimiterTel returns l's telemetry as cfg asks, or nil for none, and
 // registers the callback of l's gauges.
 func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
-	m, tr, on := cfg.telemetryOf()
-	if !on {
+	if cfg.meterProvider == nil && cfg.tracerProvider == nil {
 		return nil, nil
 	}
-	if cfg.tracerProvider == nil {
-		tr = nil // no spans at all, not even no-op ones
+	var mp metric.MeterProvider = metricnoop.NewMeterProvider()
+	if cfg.meterProvider != nil {
+		mp = cfg.meterProvider
+	}
+	m := mp.Meter(instrumentationName)
+	var tr trace.Tracer // nil without a tracer provider: no spans at all, not even no-op ones
+	if cfg.tracerProvider != nil {
+		tr = cfg.tracerProvider.Tracer(instrumentationName)
 	}
 	provider := genAIProvider(l.p.Name())
 	t := &limiterTel{tracer: tr, provider: provider, operation: genAIOperation(provider), attempts: map[attemptKey]*attemptSets{}}
