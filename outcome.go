@@ -24,6 +24,8 @@ type result struct {
 	retryable, throttled bool
 	// fired counts the cooldowns the outcome fired.
 	fired Cooldowns
+	// took is how long the attempt's call to the provider took.
+	took time.Duration
 }
 
 // finish applies an attempt's outcome to the counters, the slot limit and
@@ -32,6 +34,7 @@ type result struct {
 func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err error, cost Cost, admitted time.Time) result {
 	took := time.Since(admitted)
 	r, pe := l.classify(ctx, err)
+	r.took = took
 	var reply replyFacts
 	switch {
 	case err == nil:

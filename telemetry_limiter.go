@@ -306,9 +306,9 @@ func (o *callObs) startAttempt(ctx context.Context, n int) (context.Context, tra
 	return o.t.tracer.Start(ctx, name, opts...)
 }
 
-// endAttempt records an attempt that took d and ended in resp or r, and
-// the cooldowns it fired.
-func (o *callObs) endAttempt(ctx context.Context, span trace.Span, d time.Duration, resp *Response, r result, cfg *config) {
+// endAttempt records an attempt that ended in resp or r, and the
+// cooldowns it fired.
+func (o *callObs) endAttempt(ctx context.Context, span trace.Span, resp *Response, r result, cfg *config) {
 	k := attemptKey{request: o.model}
 	if r.err == nil {
 		k.response = resp.Model
@@ -316,7 +316,7 @@ func (o *callObs) endAttempt(ctx context.Context, span trace.Span, d time.Durati
 		k.errorType = errorType(r)
 	}
 	sets := o.t.attemptSetsFor(k)
-	o.t.duration.Record(ctx, d.Seconds(), sets.duration.rec...)
+	o.t.duration.Record(ctx, r.took.Seconds(), sets.duration.rec...)
 	if r.err == nil {
 		o.t.tokens.Record(ctx, int64(resp.Usage.InputTokens), sets.input.rec...)
 		o.t.tokens.Record(ctx, int64(resp.Usage.OutputTokens), sets.output.rec...)
