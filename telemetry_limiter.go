@@ -133,10 +133,10 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 	t.callStart = t.callStartOptions(t.model)
 	t.attemptStart, t.attemptName = t.attemptStartOptions(t.model, 0)
 	base := attribute.String(string(keyProvider), t.provider)
-	t.byOutcome = sets(base, keyOutcome, callOutcomes...)
-	t.byWait = sets(base, keyWaitCause, "gate", "pacing", "slot", "backoff")
-	t.byRetry = sets(base, keyRetryCause, "rate_limited", "transient")
-	t.byCD = sets(base, keyCooldownCause, "successes", "rate_limit", "server_hint")
+	t.byOutcome = sets(keyOutcome, callOutcomes, base)
+	t.byWait = sets(keyWaitCause, []string{"gate", "pacing", "slot", "backoff"}, base)
+	t.byRetry = sets(keyRetryCause, []string{"rate_limited", "transient"}, base)
+	t.byCD = sets(keyCooldownCause, []string{"successes", "rate_limit", "server_hint"}, base)
 	only := measure(base)
 	byUnit := make([]metric.ObserveOption, units)
 	for u := range Unit(units) {
@@ -163,10 +163,11 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 }
 
 // sets returns one measurement option per value of key, each with base.
-func sets(base attribute.KeyValue, key attribute.Key, values ...string) map[string]measured {
+func sets(key attribute.Key, values []string, base ...attribute.KeyValue) map[string]measured {
 	m := make(map[string]measured, len(values))
+	n := len(base)
 	for _, v := range values {
-		m[v] = measures(base, key.String(v))
+		m[v] = measures(append(base[:n:n], key.String(v))...)
 	}
 	return m
 }
