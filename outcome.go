@@ -121,7 +121,9 @@ func (l *Limiter) count(r *result, reply replyFacts, admitted time.Time, took ti
 	if q := requestQuota(reply.quotas); q != nil && q.Limit > 0 && q.Window > 0 && q.Window < day {
 		l.learned = *q
 	}
-	l.noteQuotasLocked(reply.quotas)
+	if l.tel != nil {
+		l.noteQuotasLocked(reply.quotas) // for the gauges alone
+	}
 	if r.err != nil && exceededTokens(reply.quotas) {
 		l.stats.RateLimitedTokens++
 	}
