@@ -220,7 +220,7 @@ func (l *Limiter) calls(ctx context.Context, req *Request, maxWait time.Duration
 		}
 		resp, r := l.attempt(actx, req, c.cost, c.admitted)
 		if o != nil {
-			o.endAttempt(ctx, span, time.Since(c.admitted), resp, r, &l.cfg)
+			o.endAttempt(ctx, span, resp, r, &l.cfg)
 		}
 		if r.err == nil {
 			if resp.Provider == "" {

@@ -24,6 +24,8 @@ type result struct {
 	retryable, throttled bool
 	// fired counts the cooldowns the outcome fired.
 	fired Cooldowns
+	// took is how long the attempt's call to the provider took.
+	took time.Duration
 }
 
 // finish applies an attempt's outcome to the counters, the slot limit and
@@ -32,6 +34,7 @@ type result struct {
 func (l *Limiter) finish(ctx context.Context, req *Request, resp *Response, err error, cost Cost, admitted time.Time) result {
 	took := time.Since(admitted)
 	r, pe := l.classify(ctx, err)
+	r.took = took
 	var reply replyFacts
 	switch {
 	case err == nil:
@@ -118,7 +121,9 @@ func (l *Limiter) count(r *result, reply replyFacts, admitted time.Time, took ti
 	if q := requestQuota(reply.quotas); q != nil && q.Limit > 0 && q.Window > 0 && q.Window < day {
 		l.learned = *q
 	}
-	l.noteQuotasLocked(reply.quotas)
+	if l.tel != nil {
+		l.noteQuotasLocked(reply.quotas) // for the gauges alone
+	}
 	if r.err != nil && exceededTokens(reply.quotas) {
 		l.stats.RateLimitedTokens++
 	}

@@ -40,7 +40,6 @@ type waiter struct {
 	refusal  error     // why it was taken out of line, set under l.mu
 	cause    error     // the failure that made the call wait
 	budget   time.Duration
-	closed   string // what closed the gate when w last looked: "gate", "pacing" or ""
 }
 
 func nudge(w *waiter) {
@@ -198,9 +197,9 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 		}
 	}()
 	for {
-		s, opens := l.headStep(w, time.Now())
-		if w.closed != "" {
-			c.hold(w.closed)
+		s, opens, closed := l.headStep(w, time.Now())
+		if closed != "" {
+			c.hold(closed)
 		}
 		switch s {
 		case stepOut:
@@ -249,37 +248,36 @@ func (l *Limiter) waitInLine(c *callBudget, w *waiter) error {
 }
 
 // headStep decides w's next step, taking a slot for it when it may start.
-// opens is when the gate opens, for stepGate.
-func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time) {
+// opens is when the gate opens, for stepGate. closed is, for telemetry,
+// what keeps w waiting if the gate is closed: "gate" or "pacing" (a
+// quota), whether w is head yet or behind the head that waits for it.
+func (l *Limiter) headStep(w *waiter, now time.Time) (s step, opens time.Time, closed string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// What keeps w waiting, if the gate is closed: the gate itself or a
-	// quota, whether w is head yet or behind the head that waits for it.
-	w.closed = ""
-	if now.Before(l.openAt) {
-		w.closed = "gate"
+	if l.tel != nil && now.Before(l.openAt) {
+		closed = "gate"
 		if l.openReason == "quota" {
-			w.closed = "pacing"
+			closed = "pacing"
 		}
 	}
 	switch {
 	case w.refusal != nil:
-		return stepOut, opens
+		return stepOut, opens, closed
 	case l.line.Front() != w.elem:
-		return stepWait, opens
+		return stepWait, opens, closed
 	}
 	if err := l.exhaustedLocked(now); err != nil {
 		l.refuseLocked(w, err)
-		return stepOut, opens
+		return stepOut, opens, closed
 	}
 	if now.Before(l.openAt) {
-		return stepGate, l.openAt
+		return stepGate, l.openAt, closed
 	}
 	if l.inFlight >= l.limit {
-		return stepWait, opens
+		return stepWait, opens, closed
 	}
 	l.inFlight++
-	return stepStart, opens
+	return stepStart, opens, closed
 }
 
 // leave takes w out of line if it is still there.

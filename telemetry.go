@@ -5,9 +5,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // WithMeterProvider makes [New], [NewFallback] and [NewTagSpace] record
@@ -139,23 +137,6 @@ type modelDefaulter interface{ defaultModel() string }
 
 func (g *Gemini) defaultModel() string { return g.model }
 func (o *OpenAI) defaultModel() string { return o.model }
-
-// telemetryOf returns the meter and tracer the options ask for, no-op ones
-// for what they don't, and whether they ask for either.
-func (c *config) telemetryOf() (metric.Meter, trace.Tracer, bool) {
-	if c.meterProvider == nil && c.tracerProvider == nil {
-		return nil, nil, false
-	}
-	var mp metric.MeterProvider = metricnoop.NewMeterProvider()
-	if c.meterProvider != nil {
-		mp = c.meterProvider
-	}
-	var tp trace.TracerProvider = tracenoop.NewTracerProvider()
-	if c.tracerProvider != nil {
-		tp = c.tracerProvider
-	}
-	return mp.Meter(instrumentationName), tp.Tracer(instrumentationName), true
-}
 
 // instrumentErr collects the errors of making instruments, so that a
 // constructor reports the first, naming it.

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -87,12 +88,17 @@ var callOutcomes = []string{"success", "rate_limited", "quota_exhausted", "too_l
 // newLimiterTel returns l's telemetry as cfg asks, or nil for none, and
 // registers the callback of l's gauges.
 func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
-	m, tr, on := cfg.telemetryOf()
-	if !on {
+	if cfg.meterProvider == nil && cfg.tracerProvider == nil {
 		return nil, nil
 	}
-	if cfg.tracerProvider == nil {
-		tr = nil // no spans at all, not even no-op ones
+	var mp metric.MeterProvider = metricnoop.NewMeterProvider()
+	if cfg.meterProvider != nil {
+		mp = cfg.meterProvider
+	}
+	m := mp.Meter(instrumentationName)
+	var tr trace.Tracer // nil without a tracer provider: no spans at all, not even no-op ones
+	if cfg.tracerProvider != nil {
+		tr = cfg.tracerProvider.Tracer(instrumentationName)
 	}
 	provider := genAIProvider(l.p.Name())
 	t := &limiterTel{tracer: tr, provider: provider, operation: genAIOperation(provider), attempts: map[attemptKey]*attemptSets{}}
@@ -127,10 +133,10 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 	t.callStart = t.callStartOptions(t.model)
 	t.attemptStart, t.attemptName = t.attemptStartOptions(t.model, 0)
 	base := attribute.String(string(keyProvider), t.provider)
-	t.byOutcome = sets(base, keyOutcome, callOutcomes...)
-	t.byWait = sets(base, keyWaitCause, "gate", "pacing", "slot", "backoff")
-	t.byRetry = sets(base, keyRetryCause, "rate_limited", "transient")
-	t.byCD = sets(base, keyCooldownCause, "successes", "rate_limit", "server_hint")
+	t.byOutcome = sets(keyOutcome, callOutcomes, base)
+	t.byWait = sets(keyWaitCause, []string{"gate", "pacing", "slot", "backoff"}, base)
+	t.byRetry = sets(keyRetryCause, []string{"rate_limited", "transient"}, base)
+	t.byCD = sets(keyCooldownCause, []string{"successes", "rate_limit", "server_hint"}, base)
 	only := measure(base)
 	byUnit := make([]metric.ObserveOption, units)
 	for u := range Unit(units) {
@@ -157,10 +163,11 @@ func newLimiterTel(l *Limiter, cfg *config) (*limiterTel, error) {
 }
 
 // sets returns one measurement option per value of key, each with base.
-func sets(base attribute.KeyValue, key attribute.Key, values ...string) map[string]measured {
+func sets(key attribute.Key, values []string, base ...attribute.KeyValue) map[string]measured {
 	m := make(map[string]measured, len(values))
+	n := len(base)
 	for _, v := range values {
-		m[v] = measures(base, key.String(v))
+		m[v] = measures(append(base[:n:n], key.String(v))...)
 	}
 	return m
 }
@@ -300,9 +307,9 @@ func (o *callObs) startAttempt(ctx context.Context, n int) (context.Context, tra
 	return o.t.tracer.Start(ctx, name, opts...)
 }
 
-// endAttempt records an attempt that took d and ended in resp or r, and
-// the cooldowns it fired.
-func (o *callObs) endAttempt(ctx context.Context, span trace.Span, d time.Duration, resp *Response, r result, cfg *config) {
+// endAttempt records an attempt that ended in resp or r, and the
+// cooldowns it fired.
+func (o *callObs) endAttempt(ctx context.Context, span trace.Span, resp *Response, r result, cfg *config) {
 	k := attemptKey{request: o.model}
 	if r.err == nil {
 		k.response = resp.Model
@@ -310,7 +317,7 @@ func (o *callObs) endAttempt(ctx context.Context, span trace.Span, d time.Durati
 		k.errorType = errorType(r)
 	}
 	sets := o.t.attemptSetsFor(k)
-	o.t.duration.Record(ctx, d.Seconds(), sets.duration.rec...)
+	o.t.duration.Record(ctx, r.took.Seconds(), sets.duration.rec...)
 	if r.err == nil {
 		o.t.tokens.Record(ctx, int64(resp.Usage.InputTokens), sets.input.rec...)
 		o.t.tokens.Record(ctx, int64(resp.Usage.OutputTokens), sets.output.rec...)

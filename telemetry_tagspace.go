@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -36,7 +35,7 @@ func (t *fallbackTel) pass(ctx context.Context, from, to string) {
 // counts nothing.
 type tagSpaceTel struct {
 	items, hits, batches, jobs metric.Int64Counter
-	byItem, byBatch, byJob     map[string]metric.MeasurementOption
+	byItem, byBatch, byJob     map[string]measured
 }
 
 // What can happen to a batch job, as llmlimit.tagspace.batch_jobs counts it.
@@ -59,18 +58,9 @@ func newTagSpaceTel(cfg *config) (*tagSpaceTel, error) {
 		hits:    counter(m, &e, "llmlimit.tagspace.cache.hits", "{item}", "Items a TagSpace run answered from its cache."),
 		batches: counter(m, &e, "llmlimit.tagspace.batches", "{batch}", "Batches a TagSpace run sent, by outcome."),
 		jobs:    counter(m, &e, "llmlimit.tagspace.batch_jobs", "{job}", "Batch jobs of TagSpace's batch mode, by what happened to them."),
-		byItem:  map[string]metric.MeasurementOption{},
-		byBatch: map[string]metric.MeasurementOption{},
-		byJob:   map[string]metric.MeasurementOption{},
-	}
-	for _, v := range []string{jobSubmitted, jobSubmitFailed, jobResumed, jobCollected, jobGivenUp} {
-		t.byJob[v] = measure(attribute.String(string(keyOutcome), v))
-	}
-	for _, v := range []string{"tagged", "cached", "failed", "not_attempted"} {
-		t.byItem[v] = measure(attribute.String(string(keyOutcome), v))
-	}
-	for _, v := range []string{"served", "failed"} {
-		t.byBatch[v] = measure(attribute.String(string(keyOutcome), v))
+		byItem:  sets(keyOutcome, []string{"tagged", "cached", "failed", "not_attempted"}),
+		byBatch: sets(keyOutcome, []string{"served", "failed"}),
+		byJob:   sets(keyOutcome, []string{jobSubmitted, jobSubmitFailed, jobResumed, jobCollected, jobGivenUp}),
 	}
 	return t, e.result()
 }
@@ -91,7 +81,7 @@ func (t *tagSpaceTel) item(res *Result) {
 		out = "cached"
 		t.hits.Add(ctx, 1)
 	}
-	t.items.Add(ctx, 1, t.byItem[out])
+	t.items.Add(ctx, 1, t.byItem[out].add...)
 }
 
 // batch counts a batch sent, served or not.
@@ -103,7 +93,7 @@ func (t *tagSpaceTel) batch(ctx context.Context, err error) {
 	if err != nil {
 		out = "failed"
 	}
-	t.batches.Add(ctx, 1, t.byBatch[out])
+	t.batches.Add(ctx, 1, t.byBatch[out].add...)
 }
 
 // job counts what happened to a batch job: one of the job* outcomes.
@@ -111,5 +101,5 @@ func (t *tagSpaceTel) job(ctx context.Context, outcome string) {
 	if t == nil {
 		return
 	}
-	t.jobs.Add(context.WithoutCancel(ctx), 1, t.byJob[outcome])
+	t.jobs.Add(context.WithoutCancel(ctx), 1, t.byJob[outcome].add...)
 }
