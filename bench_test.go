@@ -16,8 +16,10 @@ func (noopProvider) Name() string { return "noop" }
 
 func (p *noopProvider) Generate(context.Context, *Request) (*Response, error) { return &p.resp, nil }
 
-func newBenchLimiter(b *testing.B) *Limiter {
-	l, err := New(&noopProvider{resp: Response{Provider: "noop"}}, WithSuccessCooldown(0, 0))
+// newBenchLimiter is a Limiter of a noopProvider with no success cooldown,
+// and opts.
+func newBenchLimiter(b *testing.B, opts ...Option) *Limiter {
+	l, err := New(&noopProvider{resp: Response{Provider: "noop", Model: "m"}}, append([]Option{WithSuccessCooldown(0, 0)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,11 +72,7 @@ func BenchmarkOverhead(b *testing.B) {
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			opts := append([]Option{WithSuccessCooldown(0, 0)}, bc.opts()...)
-			l, err := New(&noopProvider{resp: Response{Provider: "noop", Model: "m"}}, opts...)
-			if err != nil {
-				b.Fatal(err)
-			}
+			l := newBenchLimiter(b, bc.opts()...)
 			ctx, req := context.Background(), &Request{}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -24,3 +24,10 @@ func CostOf(model string, u Usage, batch bool) (float64, bool) {
 
 // BatchKey is the provider-side id of the request the caller calls id.
 var BatchKey = batchKey
+
+// The defaults the external tests hold the Limiter and TagSpace to.
+const (
+	DefaultConcurrency    = defaultConcurrency
+	DefaultMaxConcurrency = defaultMaxConcurrency
+	DefaultMaxItemBytes   = defaultMaxItemBytes
+)

@@ -1,6 +1,7 @@
 package llmlimit
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func TestPollDelay(t *testing.T) {
 
 func TestParseMode(t *testing.T) {
 	for in, want := range map[string]Mode{"sync": ModeSync, "BATCH": ModeBatch, " auto ": ModeAuto} {
-		if m, err := ParseMode(in); err != nil || m != want || m.String() != want.String() {
+		if m, err := ParseMode(in); err != nil || m != want || m.String() != strings.ToLower(strings.TrimSpace(in)) {
 			t.Errorf("ParseMode(%q) = %v, %v", in, m, err)
 		}
 	}

@@ -108,7 +108,7 @@ func TestReliabilityFlood(t *testing.T) {
 		if ok.Load() != callers+1 {
 			t.Fatalf("%d of %d calls succeeded", ok.Load(), callers+1)
 		}
-		limit := 3 // the default concurrency
+		limit := llmlimit.DefaultConcurrency
 		var first100, distinct int
 		var last time.Time
 		for _, s := range p.starts[1:] {
@@ -128,8 +128,7 @@ func TestReliabilityFlood(t *testing.T) {
 		}
 		// Staggered: starts spread over many instants, never more than the
 		// largest slot limit at once.
-		const maxSlots = 6 // the default max concurrency
-		if p.maxInFlight > maxSlots || distinct < callers/maxSlots {
+		if p.maxInFlight > llmlimit.DefaultMaxConcurrency || distinct < callers/llmlimit.DefaultMaxConcurrency {
 			t.Errorf("max in flight %d, %d distinct start instants for %d callers", p.maxInFlight, distinct, callers)
 		}
 		st := l.Stats()

@@ -142,7 +142,7 @@ func TestReliabilityBadItems(t *testing.T) {
 		{ID: "ünï", Text: "```json\n{\"results\":[{\"id\":\"ok\",\"tags\":[\"cancer\"]}]}\n```"},
 	}
 	wantErr := map[string]string{"empty": "empty text", "big": "exceeds the limit", "utf8": "not valid UTF-8"}
-	for _, maxBytes := range []int{64 << 10 /* the default */, 2 << 20} {
+	for _, maxBytes := range []int{llmlimit.DefaultMaxItemBytes, 2 << 20} {
 		synctest.Test(t, func(t *testing.T) {
 			e := llmtest.NewEmulator(llmtest.Config{})
 			gc, err := e.GeminiClient(t.Context(), relGeminiKey)

@@ -19,7 +19,8 @@ func TestSlotsBoundInFlight(t *testing.T) {
 		if got := l.Stats().ConcurrencyLimit; got != defaultMaxConcurrency {
 			t.Fatalf("limit after 100 successes = %d, want %d", got, defaultMaxConcurrency)
 		}
-		// 100 calls of 1s: 3 at a time for the first 10, growing to 6.
+		// 100 calls of 1s: 3 at a time at first, a slot more a success
+		// (no 429 has been seen) up to 6.
 		if p.maxInFlight() != defaultMaxConcurrency {
 			t.Fatalf("max in flight %d, want it to reach %d", p.maxInFlight(), defaultMaxConcurrency)
 		}

@@ -61,7 +61,6 @@ func mergeEnv(a, b map[string]string) map[string]string {
 // runCLIWith is runCLI on an emulator of cfg.
 func runCLIWith(t *testing.T, cfg func() llmtest.Config, env map[string]string, args ...string) cliRun {
 	t.Helper()
-	vars := env
 	var r cliRun
 	prevCfg, prevHook := emulatorConfig, onEmulator
 	t.Cleanup(func() { emulatorConfig, onEmulator = prevCfg, prevHook })
@@ -73,7 +72,7 @@ func runCLIWith(t *testing.T, cfg func() llmtest.Config, env map[string]string, 
 		r.emulator = e
 	}
 	var stdout, stderr bytes.Buffer
-	r.code = run(context.Background(), args, func(k string) string { return vars[k] }, &stdout, &stderr)
+	r.code = run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	return r
 }
