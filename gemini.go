@@ -82,6 +82,12 @@ func (g *Gemini) Generate(ctx context.Context, req *Request) (*Response, error) 
 		}
 		return nil, g.classify(err)
 	}
+	return g.response(resp, model)
+}
+
+// response reads a reply from model, as Generate returns it; a reply with
+// no text is a [KindPermanent] error.
+func (g *Gemini) response(resp *genai.GenerateContentResponse, model string) (*Response, error) {
 	text, err := geminiText(resp)
 	if err != nil {
 		return nil, &ProviderError{Provider: g.Name(), StatusCode: 200, Kind: KindPermanent, Err: err}

@@ -104,18 +104,8 @@ func (g *Gemini) readResults(ctx context.Context, job *genai.BatchJob, found map
 
 // lineResponse turns one result into a Response, as Generate would.
 func (g *Gemini) lineResponse(resp *genai.GenerateContentResponse, model string) lineResult {
-	text, err := geminiText(resp)
-	if err != nil {
-		return lineResult{err: &ProviderError{Provider: g.Name(), StatusCode: 200, Kind: KindPermanent, Err: err}}
-	}
-	out := &Response{Text: text, Provider: g.Name(), Model: resp.ModelVersion}
-	if out.Model == "" {
-		out.Model = model
-	}
-	if u := resp.UsageMetadata; u != nil {
-		out.Usage = Usage{InputTokens: int(u.PromptTokenCount), OutputTokens: int(u.CandidatesTokenCount) + int(u.ThoughtsTokenCount)}
-	}
-	return lineResult{resp: out}
+	out, err := g.response(resp, model)
+	return lineResult{resp: out, err: err}
 }
 
 // lineError classifies the error of one request as Generate would
