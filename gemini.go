@@ -113,9 +113,7 @@ func geminiConfig(req *Request) *genai.GenerateContentConfig {
 		// A nil RetryOptions here would inherit whatever the caller set on
 		// the client; one attempt is what "no SDK retries" means whatever
 		// the client says. With the default client both send one request.
-		HTTPOptions: &genai.HTTPOptions{
-			RetryOptions: &genai.HTTPRetryOptions{Attempts: genai.Ptr[int32](1)},
-		},
+		HTTPOptions: oneAttempt(),
 	}
 	if req.System != "" {
 		cfg.SystemInstruction = &genai.Content{Parts: []*genai.Part{{Text: req.System}}}
