@@ -164,9 +164,7 @@ func geminiText(resp *genai.GenerateContentResponse) (string, error) {
 // chain holds no secret: the client's key, or whatever looks like a key in
 // its base URL or in the URLs the chain names.
 func (g *Gemini) classify(err error) *ProviderError {
-	var s secrets
-	s.add(g.key)
-	s.addURL(g.baseURL)
+	s := g.secrets()
 	apiErr, ok := errorsAs[genai.APIError](err)
 	if !ok {
 		// No HTTP reply, or one the SDK could not read.
