@@ -305,12 +305,18 @@ func (g *Gemini) callError(ctx context.Context, err error) error {
 	// Files.Upload flattens the APIError of its first call into text;
 	// what it said is read back from there.
 	if m := uploadError.FindStringSubmatch(err.Error()); m != nil {
-		s := g.secrets()
 		status, _ := strconv.Atoi(m[1])
-		r := geminiReply{status: status, name: m[3], message: m[2]}
-		pe = classifyGemini(g.Name(), r, &s, time.Now())
-		pe.Err = &replyError{msg: "file upload: " + geminiMessage(r.name, r.message, &s)}
+		pe = g.replyError(geminiReply{status: status, name: m[3], message: m[2]}, "file upload: ")
 	}
+	return pe
+}
+
+// replyError classifies an error reply read from a batch or file call, as
+// Generate classifies its own, its message after prefix.
+func (g *Gemini) replyError(r geminiReply, prefix string) *ProviderError {
+	s := g.secrets()
+	pe := classifyGemini(g.Name(), r, &s, time.Now())
+	pe.Err = &replyError{msg: prefix + geminiMessage(r.name, r.message, &s)}
 	return pe
 }
 
