@@ -46,8 +46,17 @@ func (x e2e) batcher(name string) llmlimit.Batcher {
 	return x.provider(name).(llmlimit.Batcher)
 }
 
-// pollDelay is TagSpace's cadence: 30 s, growing by half, to 5 minutes.
-var pollDelay = llmlimit.PollDelay
+// pollDelays is TagSpace's cadence: 30 s, growing by half, to 5 minutes.
+func pollDelay(i int) time.Duration {
+	d := 30 * time.Second
+	for range i {
+		d = d * 3 / 2
+		if d >= 5*time.Minute {
+			return 5 * time.Minute
+		}
+	}
+	return d
+}
 
 // pollUntilFinal polls b at the cadence until the job ends and returns
 // every status seen, the last one final.

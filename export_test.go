@@ -1,7 +1,5 @@
 package llmlimit
 
-import "time"
-
 // SetBatchLimits lowers p's batch limits for a test: the lines and bytes
 // of an OpenAI input file, the bytes of a Gemini inline submission; 0
 // keeps the API's.
@@ -26,7 +24,3 @@ func CostOf(model string, u Usage, batch bool) (float64, bool) {
 
 // BatchKey is the provider-side id of the request the caller calls id.
 var BatchKey = batchKey
-
-// PollDelay is TagSpace's wait before poll i+1 of a batch job, at its
-// default cadence.
-func PollDelay(i int) time.Duration { return pollDelay(defaultPollFirst, defaultPollMax, i) }
