@@ -298,17 +298,15 @@ func (g *Gemini) callError(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
-	pe := g.classify(err)
-	if _, ok := errorsAs[genai.APIError](err); ok {
-		return pe
-	}
 	// Files.Upload flattens the APIError of its first call into text;
 	// what it said is read back from there.
-	if m := uploadError.FindStringSubmatch(err.Error()); m != nil {
-		status, _ := strconv.Atoi(m[1])
-		pe = g.replyError(geminiReply{status: status, name: m[3], message: m[2]}, "file upload: ")
+	if _, ok := errorsAs[genai.APIError](err); !ok {
+		if m := uploadError.FindStringSubmatch(err.Error()); m != nil {
+			status, _ := strconv.Atoi(m[1])
+			return g.replyError(geminiReply{status: status, name: m[3], message: m[2]}, "file upload: ")
+		}
 	}
-	return pe
+	return g.classify(err)
 }
 
 // replyError classifies an error reply read from a batch or file call, as
