@@ -4,14 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
-	"google.golang.org/genai"
 
 	"github.com/llmlimit/llmlimit"
 	"github.com/llmlimit/llmlimit/llmtest"
@@ -244,46 +239,35 @@ func TestBatchWrongKey(t *testing.T) {
 // ordinary HTTP stack: the upload URL Gemini hands out must lead back to
 // the server. Real time; the job answers at once.
 func TestBatchLoopback(t *testing.T) {
-	emu := llmtest.NewEmulator(keyed(llmtest.Config{}))
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
-	defer srv.Client().CloseIdleConnections()
-	gc, err := genai.NewClient(t.Context(), &genai.ClientConfig{
-		APIKey: e2eGeminiKey, Backend: genai.BackendGeminiAPI,
-		HTTPClient: srv.Client(), HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL + "/"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc := openai.NewClient(option.WithAPIKey(e2eOpenAIKey), option.WithBaseURL(srv.URL+"/v1/"), option.WithHTTPClient(srv.Client()))
-	gemFile := llmlimit.NewGemini(gc, "")
-	llmlimit.SetBatchLimits(gemFile, 0, 1)
-	for name, b := range map[string]llmlimit.Batcher{"gemini-inline": llmlimit.NewGemini(gc, ""), "gemini-file": gemFile, "openai": llmlimit.NewOpenAI(oc, "")} {
-		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a shared machine
-			defer cancel()
-			reqs := batchOf(40)
-			h, err := b.SubmitBatch(ctx, reqs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st, err := b.PollBatch(ctx, h); err != nil || st.State != llmlimit.BatchCompleted {
-				t.Fatalf("%+v %v", st, err)
-			}
-			res, err := b.CollectBatch(ctx, h, idsOf(reqs))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, r := range res {
-				if want, _ := llmtest.Answer(reqs[i].Request.Prompt); r.Err != nil || r.Response.Text != want {
-					t.Errorf("%s: %v %+v", r.ID, r.Err, r.Response)
+	overLoopback(t, llmtest.Config{}, func(t *testing.T, x e2e) {
+		for _, c := range batchCases {
+			t.Run(c.name, func(t *testing.T) {
+				b := c.batcher(x)
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a shared machine
+				defer cancel()
+				reqs := batchOf(40)
+				h, err := b.SubmitBatch(ctx, reqs)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
-	}
-	if c := emu.BatchCounters(); c.Gemini.Uploads != 1 || c.OpenAI.Uploads != 1 || c.Gemini.Jobs != 2 || c.OpenAI.Jobs != 1 {
-		t.Errorf("counters %+v", c)
-	}
+				if st, err := b.PollBatch(ctx, h); err != nil || st.State != llmlimit.BatchCompleted {
+					t.Fatalf("%+v %v", st, err)
+				}
+				res, err := b.CollectBatch(ctx, h, idsOf(reqs))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range res {
+					if want, _ := llmtest.Answer(reqs[i].Request.Prompt); r.Err != nil || r.Response.Text != want {
+						t.Errorf("%s: %v %+v", r.ID, r.Err, r.Response)
+					}
+				}
+			})
+		}
+		if c := x.emu.BatchCounters(); c.Gemini.Uploads != 1 || c.OpenAI.Uploads != 1 || c.Gemini.Jobs != 2 || c.OpenAI.Jobs != 1 {
+			t.Errorf("counters %+v", c)
+		}
+	})
 }
 
 // TestBatchSubmitAbandons fails a submission after its first job started:

@@ -304,10 +304,11 @@ type partStatus struct {
 func combineStatus(parts []batchPart, ss []partStatus) BatchStatus {
 	st := BatchStatus{}
 	running, ended := BatchCompleted, BatchCompleted
-	anyRunning := false
+	anyRunning, anyEnded := false, false
 	for i, s := range ss {
 		st.Total += parts[i].n
 		if s.state.Final() {
+			anyEnded = true
 			if endRank(s.state) > endRank(ended) {
 				ended = s.state
 			}
@@ -333,7 +334,7 @@ func combineStatus(parts []batchPart, ss []partStatus) BatchStatus {
 	st.State = ended
 	if anyRunning {
 		st.State = running
-		if running == BatchPending && anyEnded(ss) {
+		if running == BatchPending && anyEnded {
 			// A part that ended while others wait is progress.
 			st.State = BatchRunning
 		}
@@ -352,15 +353,6 @@ func endRank(s BatchState) int {
 		return 3
 	}
 	return 0
-}
-
-func anyEnded(ss []partStatus) bool {
-	for _, s := range ss {
-		if s.state.Final() {
-			return true
-		}
-	}
-	return false
 }
 
 // abandon is SubmitBatch's failure after parts were started: err, and

@@ -30,15 +30,14 @@ type runJob struct {
 // batchRun is what batch mode adds to a run. Only the run's goroutine that
 // waits for the jobs touches it, before any batch is sent synchronously.
 type batchRun struct {
-	b       Batcher
-	name    string // the Batcher's Name, recorded with its jobs
-	jobs    []*runJob
-	left    []*group // what the jobs did not answer
-	items   int      // items tagged from the jobs' results
-	wait    time.Duration
-	drop    []string // handles whose records the run removes at its end
-	byKey   map[resultKey]*group
-	covered map[resultKey]bool
+	b     Batcher
+	name  string // the Batcher's Name, recorded with its jobs
+	jobs  []*runJob
+	left  []*group // what the jobs did not answer
+	items int      // items tagged from the jobs' results
+	wait  time.Duration
+	drop  []string // handles whose records the run removes at its end
+	byKey map[resultKey]*group
 }
 
 // loadJobs finds the jobs an earlier run submitted for some of groups and
@@ -48,7 +47,7 @@ func (r *run) loadJobs(ctx context.Context, groups []*group) int {
 	if b == nil {
 		return 0
 	}
-	br := &batchRun{b: b, name: bp.Name(), byKey: make(map[resultKey]*group, len(groups)), covered: map[resultKey]bool{}}
+	br := &batchRun{b: b, name: bp.Name(), byKey: make(map[resultKey]*group, len(groups))}
 	r.br = br
 	for _, g := range groups {
 		br.byKey[g.key] = g
@@ -95,16 +94,17 @@ func (r *run) batchMode(ctx context.Context, groups []*group) []*group {
 	if ctx.Err() != nil {
 		return nil
 	}
+	covered := map[resultKey]bool{}
 	for _, j := range br.jobs {
 		for _, q := range j.rec.Requests {
 			for _, it := range q.Items {
-				br.covered[it.Key] = true
+				covered[it.Key] = true
 			}
 		}
 	}
 	var fresh []*group
 	for _, g := range groups {
-		if !br.covered[g.key] {
+		if !covered[g.key] {
 			fresh = append(fresh, g)
 		}
 	}

@@ -82,6 +82,12 @@ func (g *Gemini) Generate(ctx context.Context, req *Request) (*Response, error) 
 		}
 		return nil, g.classify(err)
 	}
+	return g.response(resp, model)
+}
+
+// response reads a reply from model, as Generate returns it; a reply with
+// no text is a [KindPermanent] error.
+func (g *Gemini) response(resp *genai.GenerateContentResponse, model string) (*Response, error) {
 	text, err := geminiText(resp)
 	if err != nil {
 		return nil, &ProviderError{Provider: g.Name(), StatusCode: 200, Kind: KindPermanent, Err: err}
@@ -107,9 +113,7 @@ func geminiConfig(req *Request) *genai.GenerateContentConfig {
 		// A nil RetryOptions here would inherit whatever the caller set on
 		// the client; one attempt is what "no SDK retries" means whatever
 		// the client says. With the default client both send one request.
-		HTTPOptions: &genai.HTTPOptions{
-			RetryOptions: &genai.HTTPRetryOptions{Attempts: genai.Ptr[int32](1)},
-		},
+		HTTPOptions: oneAttempt(),
 	}
 	if req.System != "" {
 		cfg.SystemInstruction = &genai.Content{Parts: []*genai.Part{{Text: req.System}}}
@@ -160,9 +164,7 @@ func geminiText(resp *genai.GenerateContentResponse) (string, error) {
 // chain holds no secret: the client's key, or whatever looks like a key in
 // its base URL or in the URLs the chain names.
 func (g *Gemini) classify(err error) *ProviderError {
-	var s secrets
-	s.add(g.key)
-	s.addURL(g.baseURL)
+	s := g.secrets()
 	apiErr, ok := errorsAs[genai.APIError](err)
 	if !ok {
 		// No HTTP reply, or one the SDK could not read.

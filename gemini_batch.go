@@ -298,19 +298,23 @@ func (g *Gemini) callError(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
-	pe := g.classify(err)
-	if _, ok := errorsAs[genai.APIError](err); ok {
-		return pe
-	}
 	// Files.Upload flattens the APIError of its first call into text;
 	// what it said is read back from there.
-	if m := uploadError.FindStringSubmatch(err.Error()); m != nil {
-		s := g.secrets()
-		status, _ := strconv.Atoi(m[1])
-		r := geminiReply{status: status, name: m[3], message: m[2]}
-		pe = classifyGemini(g.Name(), r, &s, time.Now())
-		pe.Err = &replyError{msg: "file upload: " + geminiMessage(r.name, r.message, &s)}
+	if _, ok := errorsAs[genai.APIError](err); !ok {
+		if m := uploadError.FindStringSubmatch(err.Error()); m != nil {
+			status, _ := strconv.Atoi(m[1])
+			return g.replyError(geminiReply{status: status, name: m[3], message: m[2]}, "file upload: ")
+		}
 	}
+	return g.classify(err)
+}
+
+// replyError classifies an error reply read from a batch or file call, as
+// Generate classifies its own, its message after prefix.
+func (g *Gemini) replyError(r geminiReply, prefix string) *ProviderError {
+	s := g.secrets()
+	pe := classifyGemini(g.Name(), r, &s, time.Now())
+	pe.Err = &replyError{msg: prefix + geminiMessage(r.name, r.message, &s)}
 	return pe
 }
 

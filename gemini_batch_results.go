@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"google.golang.org/genai"
 )
@@ -104,27 +103,14 @@ func (g *Gemini) readResults(ctx context.Context, job *genai.BatchJob, found map
 
 // lineResponse turns one result into a Response, as Generate would.
 func (g *Gemini) lineResponse(resp *genai.GenerateContentResponse, model string) lineResult {
-	text, err := geminiText(resp)
-	if err != nil {
-		return lineResult{err: &ProviderError{Provider: g.Name(), StatusCode: 200, Kind: KindPermanent, Err: err}}
-	}
-	out := &Response{Text: text, Provider: g.Name(), Model: resp.ModelVersion}
-	if out.Model == "" {
-		out.Model = model
-	}
-	if u := resp.UsageMetadata; u != nil {
-		out.Usage = Usage{InputTokens: int(u.PromptTokenCount), OutputTokens: int(u.CandidatesTokenCount) + int(u.ThoughtsTokenCount)}
-	}
-	return lineResult{resp: out}
+	out, err := g.response(resp, model)
+	return lineResult{resp: out, err: err}
 }
 
 // lineError classifies the error of one request as Generate would
 // classify the same reply.
 func (g *Gemini) lineError(code int, status, message string) *ProviderError {
-	s := g.secrets()
-	pe := classifyGemini(g.Name(), geminiReply{code: code, name: status, message: message}, &s, time.Now())
-	pe.Err = &replyError{msg: geminiMessage(status, message, &s)}
-	return pe
+	return g.replyError(geminiReply{code: code, name: status, message: message}, "")
 }
 
 // downloadError returns the error a download's body holds, or nil when
@@ -137,11 +123,7 @@ func (g *Gemini) downloadError(data []byte) *ProviderError {
 	if json.Unmarshal(data, &env) != nil || env.Error == nil || env.Key != nil {
 		return nil
 	}
-	s := g.secrets()
-	r := decodeGeminiBody(data)
-	pe := classifyGemini(g.Name(), r, &s, time.Now())
-	pe.Err = &replyError{msg: geminiMessage(r.name, r.message, &s)}
-	return pe
+	return g.replyError(decodeGeminiBody(data), "")
 }
 
 // geminiResultLine is one line of a result file: a response or an error.

@@ -166,22 +166,12 @@ func (t *tally) serveBatch(resp *Response) {
 	c, full := price.batchCost(resp.Usage), price.cost(resp.Usage)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.ops++
 	t.batchOps++
-	if resp.Provider == t.primary {
-		t.primaryOps++
-	}
-	pr := entry(t.batched, resp.Provider)
-	pr.BatchRequests++
-	pr.InputTokens += int64(resp.Usage.InputTokens)
-	pr.OutputTokens += int64(resp.Usage.OutputTokens)
-	pr.CostUSD += c
 	t.batchCost += c
 	t.batchFull += full
-	t.totalCost += c
-	if !priced {
-		t.unpriced[resp.Model] = true
-	}
+	pr := entry(t.batched, resp.Provider)
+	pr.BatchRequests++
+	t.count(pr, resp, c, priced)
 }
 
 // serve records a served operation that took d.
@@ -190,14 +180,20 @@ func (t *tally) serve(resp *Response, d time.Duration) {
 	c := price.cost(resp.Usage)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.ops++
 	t.opTime += d
-	if resp.Provider == t.primary {
-		t.primaryOps++
-	}
 	pr := entry(t.served, resp.Provider)
 	pr.Calls++
 	pr.Successes++
+	t.count(pr, resp, c, priced)
+}
+
+// count adds a served operation, resp at cost c, to the totals and to pr,
+// its provider's entry; t.mu is held.
+func (t *tally) count(pr *ProviderReport, resp *Response, c float64, priced bool) {
+	t.ops++
+	if resp.Provider == t.primary {
+		t.primaryOps++
+	}
 	pr.InputTokens += int64(resp.Usage.InputTokens)
 	pr.OutputTokens += int64(resp.Usage.OutputTokens)
 	pr.CostUSD += c

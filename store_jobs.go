@@ -104,8 +104,7 @@ func (s *Store) jobs(ctx context.Context) ([]jobRecord, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var j jobRecord
-			if json.Unmarshal(v, &j) == nil && j.Handle == string(k) && time.Since(j.Submitted) < jobRetention {
+			if j, ok := keptJob(v); ok && j.Handle == string(k) {
 				out = append(out, j)
 			}
 			return nil
@@ -115,6 +114,16 @@ func (s *Store) jobs(ctx context.Context) ([]jobRecord, error) {
 		return nil, fmt.Errorf("llmlimit: store %s: read jobs: %w", s.path, err)
 	}
 	return out, nil
+}
+
+// keptJob reads a job record, and reports whether it is one to keep:
+// readable, and younger than jobRetention.
+func keptJob(v []byte) (jobRecord, bool) {
+	var j jobRecord
+	if json.Unmarshal(v, &j) != nil {
+		return j, false
+	}
+	return j, time.Since(j.Submitted) < jobRetention
 }
 
 // deleteJobs removes the records of handles, and every record older than
@@ -137,8 +146,7 @@ func (s *Store) deleteJobs(ctx context.Context, handles []string) error {
 		}
 		var stale [][]byte
 		_ = b.ForEach(func(k, v []byte) error {
-			var j jobRecord
-			if json.Unmarshal(v, &j) != nil || time.Since(j.Submitted) >= jobRetention {
+			if _, ok := keptJob(v); !ok {
 				stale = append(stale, append([]byte(nil), k...))
 			}
 			return nil
