@@ -281,9 +281,6 @@ func (l *ledger) debtAt(t time.Time) float64 {
 
 // bounds is the fixed window holding t: boundaries at start − Phase + k·W.
 func (l *ledger) bounds(t time.Time) (begin, end time.Time) {
-	w := l.q.Window
-	phase := ((l.q.Phase % w) + w) % w
-	k := (t.Sub(l.start) + phase) / w
-	begin = l.start.Add(k*w - phase)
-	return begin, begin.Add(w)
+	begin = l.start.Add(windowStart(l.q, t.Sub(l.start)))
+	return begin, begin.Add(l.q.Window)
 }
