@@ -250,11 +250,9 @@ return {0, 0, 0}
 // a fixed window settles only its own attempts), the input tokens and
 // tokens it reserved, llmlimit's smooth-pacing constants (the windows of a
 // first smooth spell, its burst in millionths of the limit), the number of
-// quotas
-// reported, then for each: unit, limit,
-// remaining, reset (µs), window (µs), refill (1 continuous), refused ("1").
-// It returns the cooldowns fired: {successes, rate limit, server hint},
-// each 0 or 1.
+// quotas reported, then for each: unit, limit, remaining, reset (µs),
+// window (µs), refill (1 continuous), refused ("1"). It returns the
+// cooldowns fired: {successes, rate limit, server hint}, each 0 or 1.
 var recordScript = redis.NewScript(luaCommon + `
 idle, minWindow = tonumber(ARGV[8]), tonumber(ARGV[9])
 local g = read('GET', KEYS[1])
