@@ -188,6 +188,12 @@ func (q *learnedQuota) known() bool { return q.limit > 0 }
 
 func (q *learnedQuota) smooth(now time.Time) bool { return now.Before(q.smoothUntil) }
 
+// bucketed reports whether the quota paces by its bucket at now: known,
+// and smooth or continuous.
+func (q *learnedQuota) bucketed(now time.Time) bool {
+	return q.known() && (q.smooth(now) || q.refill == RefillContinuous)
+}
+
 // levelAt returns the continuous level at now.
 func (q *learnedQuota) levelAt(now time.Time) float64 {
 	return min(q.capacity, q.level+q.rate*now.Sub(q.at).Seconds())
@@ -222,7 +228,7 @@ func (q *learnedQuota) wait(now time.Time, cost int) time.Duration {
 			d = max(q.end.Sub(now), 0)
 		}
 	}
-	if q.known() && (q.smooth(now) || q.refill == RefillContinuous) {
+	if q.bucketed(now) {
 		c := math.Min(float64(cost), q.capacity)
 		if l := q.levelAt(now); l < c && q.rate > 0 {
 			d = max(d, time.Duration((c-l)/q.rate*float64(time.Second)))
@@ -241,7 +247,7 @@ func (q *learnedQuota) take(now time.Time, cost int) {
 		q.roll(now)
 		q.used += cost
 	}
-	if q.known() && (q.smooth(now) || q.refill == RefillContinuous) {
+	if q.bucketed(now) {
 		q.level, q.at = q.levelAt(now)-float64(cost), now
 	}
 }
@@ -259,7 +265,7 @@ func (q *learnedQuota) settle(now, admitted time.Time, delta int) {
 			q.used = max(q.used+delta, 0)
 		}
 	}
-	if q.known() && (q.smooth(now) || q.refill == RefillContinuous) {
+	if q.bucketed(now) {
 		q.level, q.at = q.levelAt(now)-float64(delta), now
 	}
 }

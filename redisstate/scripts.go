@@ -74,6 +74,8 @@ local idle, minWindow, maxWait = 0, 0, 0
 
 local function known(q) return q.limit > 0 end
 local function smooth(q) return now < q.smooth end
+-- bucketed: the quota paces by its bucket, known and smooth or continuous.
+local function bucketed(q) return known(q) and (smooth(q) or q.refill == 1) end
 local function levelAt(q) return math.min(q.cap, q.level + q.rate * (now - q.at) / M) end
 
 local function roll(q)
@@ -98,7 +100,7 @@ local function qwait(q, cost)
 		roll(q)
 		if known(q) and q.used > 0 and q.used + cost > q.limit then d = math.max(q['end'] - now, 0) end
 	end
-	if known(q) and (smooth(q) or q.refill == 1) then
+	if bucketed(q) then
 		local c = math.min(cost * M, q.cap)
 		local l = levelAt(q)
 		if l < c and q.rate > 0 then d = math.max(d, math.ceil((c - l) / q.rate * M)) end
@@ -113,7 +115,7 @@ local function qtake(q, cost)
 		roll(q)
 		q.used = q.used + cost
 	end
-	if known(q) and (smooth(q) or q.refill == 1) then q.level, q.at = levelAt(q) - cost * M, now end
+	if bucketed(q) then q.level, q.at = levelAt(q) - cost * M, now end
 end
 
 -- qsettle settles an attempt admitted at admitted (µs): only in a model
@@ -124,7 +126,7 @@ local function qsettle(q, delta, admitted)
 		roll(q)
 		if known(q) and admitted >= q['end'] - q.window then q.used = math.max(q.used + delta, 0) end
 	end
-	if known(q) and (smooth(q) or q.refill == 1) then q.level, q.at = levelAt(q) - delta * M, now end
+	if bucketed(q) then q.level, q.at = levelAt(q) - delta * M, now end
 end
 
 local function qsave(key, q)
@@ -250,11 +252,9 @@ return {0, 0, 0}
 // a fixed window settles only its own attempts), the input tokens and
 // tokens it reserved, llmlimit's smooth-pacing constants (the windows of a
 // first smooth spell, its burst in millionths of the limit), the number of
-// quotas
-// reported, then for each: unit, limit,
-// remaining, reset (µs), window (µs), refill (1 continuous), refused ("1").
-// It returns the cooldowns fired: {successes, rate limit, server hint},
-// each 0 or 1.
+// quotas reported, then for each: unit, limit, remaining, reset (µs),
+// window (µs), refill (1 continuous), refused ("1"). It returns the
+// cooldowns fired: {successes, rate limit, server hint}, each 0 or 1.
 var recordScript = redis.NewScript(luaCommon + `
 idle, minWindow = tonumber(ARGV[8]), tonumber(ARGV[9])
 local g = read('GET', KEYS[1])

@@ -106,9 +106,7 @@ func (f Frame) Windows(T time.Duration) []Window {
 		}
 	default:
 		w := ref.Window
-		phase := ((ref.Phase % w) + w) % w
-		b := (f.From+phase)/w*w - phase
-		for ; b < T; b += w {
+		for b := windowStart(ref, f.From); b < T; b += w {
 			spans = append(spans, [2]time.Duration{max(b, f.From), min(b+w, T)})
 		}
 	}
@@ -123,6 +121,14 @@ func (f Frame) Windows(T time.Duration) []Window {
 		ws[i] = w
 	}
 	return ws
+}
+
+// windowStart is the start of the FixedWindow of q that holds d (d ≥ 0),
+// both from the run's start: boundaries are at k·W − Phase.
+func windowStart(q llmtest.Quota, d time.Duration) time.Duration {
+	w := q.Window
+	phase := ((q.Phase % w) + w) % w
+	return (d+phase)/w*w - phase
 }
 
 // allowance is the most units quota q admits in one of its windows whose

@@ -12,15 +12,6 @@ import (
 	"github.com/llmlimit/llmlimit/llmtest"
 )
 
-// oracleEnv is what the oracle knows about the primary: its quotas, with
-// shape and phase, placed from the emulator's start, and its outage.
-type oracleEnv struct {
-	start            time.Time
-	requests, tokens llmtest.Quota
-	perDay           int
-	outage           time.Duration
-}
-
 // Oracle is the policy that knows the primary's quotas — their shapes,
 // sizes and phase, its per-day cap and its outage — and so never sends a
 // request the server would refuse, and uses every slot the run gives it
@@ -57,16 +48,18 @@ type Oracle struct {
 // errPerDay is the oracle's refusal once the per-day cap is spent.
 var errPerDay = errors.New("llmlimit: sim: oracle: the per-day quota is spent")
 
-// NewOracle wraps p, the primary, with what env says about it, and waits at
-// most maxWait (0: as long as needed) for a start.
-func NewOracle(p llmlimit.Provider, env oracleEnv, maxWait time.Duration) *Oracle {
-	o := &Oracle{p: p, maxWait: maxWait, open: env.start.Add(env.outage), last: env.start, perDay: env.perDay}
-	if q := env.requests; q.Limit > 0 {
-		o.quotas = append(o.quotas, newLedger(q, env.start, false))
+// NewOracle wraps p, the primary, with what f says about it: its quotas,
+// with shape and phase, placed from start, the emulator's start, its
+// per-day cap and its outage (f.From); the rest of f is the bound's. It
+// waits at most maxWait (0: as long as needed) for a start.
+func NewOracle(p llmlimit.Provider, start time.Time, f Frame, maxWait time.Duration) *Oracle {
+	o := &Oracle{p: p, maxWait: maxWait, open: start.Add(f.From), last: start, perDay: f.PerDay}
+	if q := f.Requests; q.Limit > 0 {
+		o.quotas = append(o.quotas, newLedger(q, start, false))
 		o.reqQuota, o.window = q.Limit, q.Window
 	}
-	if q := env.tokens; q.Limit > 0 {
-		o.quotas = append(o.quotas, newLedger(q, env.start, true))
+	if q := f.Tokens; q.Limit > 0 {
+		o.quotas = append(o.quotas, newLedger(q, start, true))
 		o.window = q.Window
 	}
 	return o
@@ -288,9 +281,6 @@ func (l *ledger) debtAt(t time.Time) float64 {
 
 // bounds is the fixed window holding t: boundaries at start − Phase + k·W.
 func (l *ledger) bounds(t time.Time) (begin, end time.Time) {
-	w := l.q.Window
-	phase := ((l.q.Phase % w) + w) % w
-	k := (t.Sub(l.start) + phase) / w
-	begin = l.start.Add(k*w - phase)
-	return begin, begin.Add(w)
+	begin = l.start.Add(windowStart(l.q, t.Sub(l.start)))
+	return begin, begin.Add(l.q.Window)
 }

@@ -23,9 +23,8 @@ func oracleRig(t *testing.T, api llmtest.API, maxWait time.Duration) (*Oracle, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := oracleEnv{start: time.Now(), requests: api.Requests, tokens: api.Tokens,
-		perDay: api.RequestsPerDay.Limit, outage: api.UnavailableUntil}
-	return NewOracle(llmlimit.NewGemini(gc, ""), env, maxWait), em
+	f := Frame{Requests: api.Requests, Tokens: api.Tokens, PerDay: api.RequestsPerDay.Limit, From: api.UnavailableUntil}
+	return NewOracle(llmlimit.NewGemini(gc, ""), time.Now(), f, maxWait), em
 }
 
 // TestRequestTokens checks that the oracle counts a request's tokens as the

@@ -110,15 +110,16 @@ func policyOf(s Scenario, name string) (Policy, bool) {
 func (p Policy) limiter() bool { return p.Kind == KindLimiter }
 
 // wrap puts gemini and openai under p and returns the Fallback of the two,
-// and what p put around gemini.
-func (p Policy) wrap(s Scenario, gemini, openai llmlimit.Provider, env oracleEnv, seed uint64) (fb, primary llmlimit.Provider, err error) {
+// and what p put around gemini. The oracle knows Gemini as f says, from
+// start, the emulator's start.
+func (p Policy) wrap(s Scenario, gemini, openai llmlimit.Provider, start time.Time, f Frame, seed uint64) (fb, primary llmlimit.Provider, err error) {
 	switch p.Kind {
 	case KindSeedV2:
 		sv := NewSeedV2(gemini, seed)
 		fb, err := llmlimit.Fallback(sv, openai)
 		return fb, sv, err
 	case KindOracle:
-		o := NewOracle(gemini, env, p.MaxWait)
+		o := NewOracle(gemini, start, f, p.MaxWait)
 		fb, err := llmlimit.Fallback(o, openai)
 		return fb, o, err
 	case KindLimiter:

@@ -91,15 +91,14 @@ func RunOnce(ctx context.Context, s Scenario, p Policy, seed uint64) (Metrics, e
 		},
 		Seed: int64(seed),
 	})
-	env := oracleEnv{start: time.Now(), requests: s.RequestQuota(phase), tokens: s.TokenQuota(phase),
-		perDay: s.PerDayCap(), outage: s.Outage}
+	emStart := time.Now()
 	gc, err := em.GeminiClient(ctx, geminiKey)
 	if err != nil {
 		return Metrics{}, fmt.Errorf("llmlimit: sim: gemini client: %w", err)
 	}
 	tap := NewTap(llmlimit.NewGemini(gc, ""))
 	openai := llmlimit.NewOpenAI(em.OpenAIClient(openaiKey), "")
-	fb, primary, err := p.wrap(s, tap, openai, env, seed)
+	fb, primary, err := p.wrap(s, tap, openai, emStart, s.frame(phase, 0), seed)
 	if err != nil {
 		return Metrics{}, err
 	}
