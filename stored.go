@@ -140,7 +140,7 @@ func decodeValue(b []byte) (time.Time, []string, error) {
 		return time.Time{}, nil, errBadEntry
 	}
 	b = b[1:]
-	sec, n := binary.Varint(b)
+	sec, n := readVarint(b)
 	if n <= 0 {
 		return time.Time{}, nil, errBadEntry
 	}
@@ -149,7 +149,7 @@ func decodeValue(b []byte) (time.Time, []string, error) {
 	if sec != 0 {
 		at = time.Unix(sec, 0)
 	}
-	count, n := binary.Uvarint(b)
+	count, n := readUvarint(b)
 	if n <= 0 || count == 0 || count > maxEntryTags {
 		return time.Time{}, nil, errBadEntry
 	}
@@ -169,8 +169,31 @@ func decodeValue(b []byte) (time.Time, []string, error) {
 	return at, tags, nil
 }
 
+// readUvarint is binary.Uvarint that also refuses an overlong encoding
+// (a varint padded with 0x80 bytes, as encodeValue never writes), so that
+// what the decoders accept is exactly what the encoders write: k <= 0 when
+// b doesn't start with one.
+func readUvarint(b []byte) (v uint64, k int) {
+	v, k = binary.Uvarint(b)
+	var buf [binary.MaxVarintLen64]byte
+	if k > 0 && k != binary.PutUvarint(buf[:], v) {
+		return 0, -k
+	}
+	return v, k
+}
+
+// readVarint is readUvarint for binary.Varint.
+func readVarint(b []byte) (v int64, k int) {
+	v, k = binary.Varint(b)
+	var buf [binary.MaxVarintLen64]byte
+	if k > 0 && k != binary.PutVarint(buf[:], v) {
+		return 0, -k
+	}
+	return v, k
+}
+
 func readString(b []byte) (string, []byte, bool) {
-	n, k := binary.Uvarint(b)
+	n, k := readUvarint(b)
 	if k <= 0 || n > uint64(len(b)-k) {
 		return "", nil, false
 	}
